@@ -1,0 +1,54 @@
+"""Pages: thin views that render templates; rules live in services and ``volunteers.roles``."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET
+
+from volunteers.models import Branch, Volunteer
+from volunteers.roles import branches_managed_by, can_manage_branch, is_manager
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "frontend/home.html")
+
+
+@require_GET
+def chat(request: HttpRequest) -> HttpResponse:
+    return render(request, "frontend/chat.html")
+
+
+@login_required
+@require_GET
+def console(request: HttpRequest) -> HttpResponse:
+    volunteer = Volunteer.objects.select_related("branch").filter(user=request.user).first()
+    return render(request, "frontend/console.html", {"volunteer": volunteer})
+
+
+@login_required
+@require_GET
+def manage_index(request: HttpRequest) -> HttpResponse:
+    if not is_manager(request.user):
+        raise PermissionDenied
+    branches = branches_managed_by(request.user).order_by("name")
+    return render(request, "frontend/manage_index.html", {"branches": branches})
+
+
+@login_required
+@require_GET
+def manage_branch(request: HttpRequest, slug: str) -> HttpResponse:
+    branch = get_object_or_404(Branch, slug=slug)
+    if not can_manage_branch(request.user, branch):
+        raise PermissionDenied
+    volunteers = branch.volunteers.select_related("user").order_by("alias")
+    context = {
+        "branch": branch,
+        "volunteers": volunteers,
+        "neighbours": branch.neighbours.order_by("name"),
+        "municipalities": branch.municipalities.order_by("name"),
+    }
+    return render(request, "frontend/manage_branch.html", context)
