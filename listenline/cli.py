@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import secrets
 import sys
@@ -77,7 +78,7 @@ def cmd_demo(argv: Sequence[str]) -> int:
 
     django.setup()
     call_command("migrate", interactive=False, verbosity=0)
-    call_command("load_geography", verbosity=0, stdout=open(os.devnull, "w"))
+    call_command("load_geography", verbosity=0, stdout=io.StringIO())
     from volunteers.demo import DEMO_ACCOUNTS, DEMO_PASSWORD, demo_seed
 
     demo_seed()
