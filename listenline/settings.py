@@ -46,6 +46,8 @@ INSTALLED_APPS = [
     "listenline.apps.ListenlineConfig",
     "volunteers",
     "routing",
+    "chat",
+    "telephony",
     "frontend",
 ]
 

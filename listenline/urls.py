@@ -12,6 +12,7 @@ urlpatterns = [
     path("manage/<slug:slug>/", views.manage_branch, name="manage-branch"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("twilio/", include("telephony.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
 ]
