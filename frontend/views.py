@@ -25,7 +25,7 @@ def chat(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def console(request: HttpRequest) -> HttpResponse:
-    volunteer = Volunteer.objects.select_related("branch").filter(user=request.user).first()
+    volunteer = Volunteer.objects.select_related("branch").filter(user_id=request.user.pk).first()
     return render(request, "frontend/console.html", {"volunteer": volunteer})
 
 

@@ -12,6 +12,8 @@ class ListenlineConfig(AppConfig):
 
         # The admin is the national coordinator's tool, not every staff member's.
         admin.site.has_permission = lambda request: bool(  # type: ignore[method-assign]
-            request.user.is_active and request.user.is_staff and is_national_coordinator(request.user)
+            request.user.is_active
+            and request.user.is_staff
+            and is_national_coordinator(request.user)
         )
         admin.site.site_header = "Listenline"

@@ -45,10 +45,14 @@ def serve_config_problems() -> list[str]:
             problems.append(f"{name} is not set: {what}")
     secret = env_str("SECRET_KEY", "")
     if secret and (len(secret) < 32 or secret.startswith("insecure")):
-        problems.append("SECRET_KEY is too short or a demo default: use at least 32 random characters")
+        problems.append(
+            "SECRET_KEY is too short or a demo default: use at least 32 random characters"
+        )
     database = env_str("DATABASE_URL", "")
     if database and not database.startswith(("postgres://", "postgresql://")):
-        problems.append("DATABASE_URL must point at PostgreSQL in production (the SQLite file is the demo's)")
+        problems.append(
+            "DATABASE_URL must point at PostgreSQL in production (the SQLite file is the demo's)"
+        )
     return problems
 
 

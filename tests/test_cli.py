@@ -50,7 +50,10 @@ def _start_demo(home: Path, port: int) -> subprocess.Popen[str]:
     env = _clean_env(LISTENLINE_HOME=str(home))
     return subprocess.Popen(
         [sys.executable, "-m", "listenline.cli", "demo", "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
@@ -118,7 +121,11 @@ def _serve(env_overrides: dict[str, str]) -> subprocess.CompletedProcess[str]:
     env = _clean_env(**env_overrides)
     return subprocess.run(
         [sys.executable, "-m", "listenline.cli", "serve", "--port", str(_free_port())],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -155,7 +162,9 @@ def test_management_commands_run_with_dashes(tmp_path: Path) -> None:
     assert "branches: 30 created" in result.stdout
 
 
-def test_env_helpers_read_files_for_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_helpers_read_files_for_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     secret = tmp_path / "secret"
     secret.write_text("from-a-file\n")
     monkeypatch.delenv("SOME_SECRET", raising=False)

@@ -54,10 +54,20 @@ def _edit(path: Path, old: str, new: str) -> None:
     ("which", "old", "new", "reason"),
     [
         ("b", "slug,name,", "slag,name,", "missing column(s) slug"),
-        ("b", "apeldoorn-veluwe gelderland-midden twente", "atlantis", "unknown neighbour 'atlantis'"),
+        (
+            "b",
+            "apeldoorn-veluwe gelderland-midden twente",
+            "atlantis",
+            "unknown neighbour 'atlantis'",
+        ),
         ("m", "GM0034,Almere", "GM0014,Almere", "duplicate municipality code 'GM0014'"),
         ("m", ",217828,", ",lots,", "population 'lots' is not a whole number"),
-        ("m", "GM0014,Groningen,234950,VR01,Groningen,groningen", "GM0014,Groningen,234950,VR01,Groningen,mars", "unknown branch 'mars'"),
+        (
+            "m",
+            "GM0014,Groningen,234950,VR01,Groningen,groningen",
+            "GM0014,Groningen,234950,VR01,Groningen,mars",
+            "unknown branch 'mars'",
+        ),
     ],
 )
 def test_a_broken_file_is_refused_with_row_and_reason_and_writes_nothing(
@@ -82,7 +92,9 @@ def test_a_broken_update_leaves_the_loaded_geography_as_it_was(tmp_path: Path) -
     assert Branch.objects.get(slug="achterhoek").name == "Achterhoek"
 
 
-def test_command_reports_changes_and_refuses_bad_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_command_reports_changes_and_refuses_bad_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     call_command("load_geography")
     assert "branches: 30 created" in capsys.readouterr().out
     call_command("load_geography", str(default_data_dir()))

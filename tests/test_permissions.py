@@ -18,7 +18,9 @@ def test_anonymous_users_are_sent_to_login(client: Client, utrecht: Branch) -> N
         assert response["Location"].startswith("/login/?next=")
 
 
-def test_branch_manager_sees_only_their_own_branch(client: Client, mia: Any, eemland: Branch) -> None:
+def test_branch_manager_sees_only_their_own_branch(
+    client: Client, mia: Any, eemland: Branch
+) -> None:
     client.force_login(mia)
     assert client.get("/manage/utrecht/").status_code == 200
     assert client.get("/manage/eemland/").status_code == 403
@@ -42,7 +44,9 @@ def test_national_coordinator_sees_every_branch_and_the_admin(client: Client, no
     assert client.get("/admin/").status_code == 200
 
 
-def test_branch_manager_and_volunteer_have_no_admin(client: Client, mia: Any, anna: Volunteer) -> None:
+def test_branch_manager_and_volunteer_have_no_admin(
+    client: Client, mia: Any, anna: Volunteer
+) -> None:
     mia.is_staff = True
     mia.save()
     client.force_login(mia)

@@ -20,7 +20,15 @@ class MunicipalityAdmin(admin.ModelAdmin):
 
 @admin.register(Volunteer)
 class VolunteerAdmin(admin.ModelAdmin):
-    list_display = ["alias", "branch", "takes_phone", "takes_chat", "takes_mail", "chat_limit", "is_active"]
+    list_display = [
+        "alias",
+        "branch",
+        "takes_phone",
+        "takes_chat",
+        "takes_mail",
+        "chat_limit",
+        "is_active",
+    ]
     list_filter = ["branch", "is_active"]
     search_fields = ["alias", "user__username"]
     raw_id_fields = ["user"]

@@ -50,7 +50,10 @@ def demo_seed() -> list[DemoAccount]:
         if account.role in (Role.VOLUNTEER, Role.COACH):
             assert branch is not None and account.alias is not None
             Volunteer.objects.create(
-                user=user, alias=account.alias, branch=branch, chat_limit=2,
+                user=user,
+                alias=account.alias,
+                branch=branch,
+                chat_limit=2,
                 takes_phone=account.takes_phone,
             )
         role_assign(user=user, role=account.role, branch=branch)
@@ -61,4 +64,8 @@ def demo_password_in_use() -> list[str]:
     """Usernames that still log in with the printed demo password."""
     user_model = get_user_model()
     names = [a.username for a in DEMO_ACCOUNTS]
-    return [u.username for u in user_model.objects.filter(username__in=names) if u.check_password(DEMO_PASSWORD)]
+    return [
+        u.username
+        for u in user_model.objects.filter(username__in=names)
+        if u.check_password(DEMO_PASSWORD)
+    ]

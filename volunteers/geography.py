@@ -18,8 +18,13 @@ from volunteers.models import Branch, Municipality
 
 BRANCH_COLUMNS = ("slug", "name", "seat_municipality_code", "population", "neighbours")
 MUNICIPALITY_COLUMNS = (
-    "code", "name", "population", "safety_region_code", "safety_region_name",
-    "demo_branch", "neighbours",
+    "code",
+    "name",
+    "population",
+    "safety_region_code",
+    "safety_region_name",
+    "demo_branch",
+    "neighbours",
 )
 
 
@@ -36,7 +41,9 @@ class GeographyReport:
 
     @property
     def changed(self) -> bool:
-        return bool(sum(self.created.values()) + sum(self.updated.values()) + self.neighbour_links_changed)
+        return bool(
+            sum(self.created.values()) + sum(self.updated.values()) + self.neighbour_links_changed
+        )
 
     def summary(self) -> str:
         parts = []
@@ -153,7 +160,14 @@ def geography_load(
                 "seat_municipality_code": row["seat_municipality_code"],
                 "population": int(row["population"]),
             }
-            _upsert(Branch, current_b.get(row["slug"]), {"slug": row["slug"]}, values, report, "branches")
+            _upsert(
+                Branch,
+                current_b.get(row["slug"]),
+                {"slug": row["slug"]},
+                values,
+                report,
+                "branches",
+            )
         branch_ids = dict(Branch.objects.values_list("slug", "pk"))
         current_m = {m.code: m for m in Municipality.objects.all()}
         for row in municipalities:
@@ -165,7 +179,11 @@ def geography_load(
                 "branch_id": branch_ids[row["demo_branch"]],
             }
             _upsert(
-                Municipality, current_m.get(row["code"]), {"code": row["code"]}, values, report,
+                Municipality,
+                current_m.get(row["code"]),
+                {"code": row["code"]},
+                values,
+                report,
                 "municipalities",
             )
         report.neighbour_links_changed += _sync_neighbours(Branch, "slug", branches)

@@ -38,20 +38,28 @@ class Branch(models.Model):
         "self", symmetrical=True, blank=True, verbose_name=_("neighbouring branches")
     )
     local_phone_number = models.CharField(
-        _("local phone number"), max_length=20, blank=True, default="",
+        _("local phone number"),
+        max_length=20,
+        blank=True,
+        default="",
         help_text=_("E.164 number callers of this region may dial; empty for none."),
     )
     strict_locality = models.BooleanField(
-        _("strict locality"), default=False,
+        _("strict locality"),
+        default=False,
         help_text=_("Timed rings instead of the default locality-first routing."),
     )
     ring_home_only_s = models.PositiveIntegerField(
-        _("home branch only for (seconds)"), default=30,
+        _("home branch only for (seconds)"),
+        default=30,
         help_text=_("With strict locality: callers are offered only to this branch this long."),
     )
     ring_neighbours_until_s = models.PositiveIntegerField(
-        _("neighbours only until (seconds)"), default=90,
-        help_text=_("With strict locality: after this, volunteers of every branch may take the caller."),
+        _("neighbours only until (seconds)"),
+        default=90,
+        help_text=_(
+            "With strict locality: after this, volunteers of every branch may take the caller."
+        ),
     )
 
     class Meta:
@@ -114,11 +122,16 @@ class Volunteer(models.Model):
     takes_chat = models.BooleanField(_("takes chats"), default=True)
     takes_mail = models.BooleanField(_("takes mail"), default=False)
     chat_limit = models.PositiveSmallIntegerField(
-        _("chat limit"), default=2, validators=[MinValueValidator(1), MaxValueValidator(3)],
+        _("chat limit"),
+        default=2,
+        validators=[MinValueValidator(1), MaxValueValidator(3)],
         help_text=_("How many chats at once (1–3)."),
     )
     phone_number = models.CharField(
-        _("phone number to call"), max_length=20, blank=True, default="",
+        _("phone number to call"),
+        max_length=20,
+        blank=True,
+        default="",
         help_text=_("The line calls the volunteer here (E.164). Never shown to callers."),
     )
     is_active = models.BooleanField(_("active"), default=True)
@@ -151,8 +164,13 @@ class Manager(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="manager"
     )
     branch = models.ForeignKey(
-        Branch, on_delete=models.PROTECT, null=True, blank=True, related_name="managers",
-        verbose_name=_("branch"), help_text=_("Empty for a national coordinator."),
+        Branch,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="managers",
+        verbose_name=_("branch"),
+        help_text=_("Empty for a national coordinator."),
     )
 
     class Meta:

@@ -46,7 +46,7 @@ def roles_ensure() -> None:
     """Create the four role groups with their permissions (idempotent)."""
     for role, perms in ROLE_PERMISSIONS.items():
         group, _ = Group.objects.get_or_create(name=str(role))
-        wanted = []
+        wanted: list[Permission] = []
         for dotted in perms:
             app_label, codename = dotted.split(".")
             wanted.extend(
