@@ -12,6 +12,11 @@ from volunteers.models import Branch, Volunteer
 from volunteers.roles import branches_managed_by, can_manage_branch, is_manager
 
 
+def _user_id(request: HttpRequest) -> int:
+    """The logged-in user's id (views using it are behind ``login_required``)."""
+    return int(request.user.pk)  # type: ignore[arg-type]
+
+
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "frontend/home.html")
@@ -25,7 +30,7 @@ def chat(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def console(request: HttpRequest) -> HttpResponse:
-    volunteer = Volunteer.objects.select_related("branch").filter(user_id=request.user.pk).first()
+    volunteer = Volunteer.objects.select_related("branch").filter(user_id=_user_id(request)).first()
     return render(request, "frontend/console.html", {"volunteer": volunteer})
 
 

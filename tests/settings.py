@@ -12,4 +12,7 @@ os.environ.setdefault("ROUTING_REDIS_PREFIX", "lltest:rt")
 
 from listenline.settings import *  # noqa: E402, F403
 
+# One test database per pytest process, so several runs on one machine never collide.
+DATABASES["default"]["TEST"] = {"NAME": f"test_listenline_{os.getpid()}"}  # noqa: F405
+
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
