@@ -5,9 +5,10 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_GET
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
 
+from volunteers.forms import VolunteerForm
 from volunteers.models import Branch, Volunteer
 from volunteers.roles import branches_managed_by, can_manage_branch, is_manager
 
@@ -57,3 +58,20 @@ def manage_branch(request: HttpRequest, slug: str) -> HttpResponse:
         "municipalities": branch.municipalities.order_by("name"),
     }
     return render(request, "frontend/manage_branch.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def manage_volunteer(request: HttpRequest, slug: str, volunteer_id: int) -> HttpResponse:
+    """Edit one volunteer of a branch the user manages; another branch's volunteer is 403."""
+    branch = get_object_or_404(Branch, slug=slug)
+    if not can_manage_branch(request.user, branch):
+        raise PermissionDenied
+    volunteer = get_object_or_404(Volunteer, pk=volunteer_id, branch=branch)
+    form = VolunteerForm(request.POST or None, instance=volunteer)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        return redirect("manage-branch", slug=branch.slug)
+    status = 400 if request.method == "POST" else 200
+    context = {"branch": branch, "volunteer": volunteer, "form": form}
+    return render(request, "frontend/manage_volunteer.html", context, status=status)

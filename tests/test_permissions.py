@@ -81,3 +81,38 @@ def test_every_page_has_a_strict_content_security_policy(client: Client) -> None
     policy = client.get("/")["Content-Security-Policy"]
     assert "default-src 'self'" in policy
     assert "unsafe-inline" not in policy
+
+
+def test_branch_manager_changes_a_volunteer_of_their_branch(
+    client: Client, mia: Any, anna: Volunteer
+) -> None:
+    client.force_login(mia)
+    url = f"/manage/utrecht/volunteers/{anna.pk}/"
+    assert client.get(url).status_code == 200
+    response = client.post(url, {"alias": "Annie", "takes_chat": "on", "chat_limit": 3})
+    assert response.status_code == 302
+    anna.refresh_from_db()
+    assert (anna.alias, anna.chat_limit, anna.takes_phone) == ("Annie", 3, False)
+
+
+def test_branch_manager_cannot_change_another_branchs_volunteer(
+    client: Client, mia: Any, carla: Volunteer
+) -> None:
+    client.force_login(mia)
+    assert client.post(f"/manage/eemland/volunteers/{carla.pk}/", {"alias": "X"}).status_code == 403
+    # Nor through their own branch's address.
+    assert client.post(f"/manage/utrecht/volunteers/{carla.pk}/", {"alias": "X"}).status_code == 404
+    carla.refresh_from_db()
+    assert carla.alias == "Carla"
+
+
+def test_an_absurd_chat_limit_is_refused_and_changes_nothing(
+    client: Client, mia: Any, anna: Volunteer
+) -> None:
+    client.force_login(mia)
+    response = client.post(
+        f"/manage/utrecht/volunteers/{anna.pk}/", {"alias": "Anna", "chat_limit": 9}
+    )
+    assert response.status_code == 400
+    anna.refresh_from_db()
+    assert anna.chat_limit == 2
