@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "volunteers",
     "routing",
     "chat",
+    "registrations",
     "telephony",
     "frontend",
 ]
