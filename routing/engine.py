@@ -1,0 +1,533 @@
+"""The routing engine: validates, applies one atomic store change, runs matching, emits.
+
+Matching is event-driven: every change that adds a contact or frees capacity is followed
+at once by a match, so no volunteer stays idle while a contact they may take waits. The
+ticker (``tick``) handles what time alone changes: offer expiry, drop grace, strict rings.
+The engine touches no database itself: volunteers come from a ``Directory``, the trail
+and events go to a ``Sink`` (PostgreSQL + channel layer in production, lists in tests
+and the simulator).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from routing import events as ev
+from routing.clock import Clock, SystemClock
+from routing.errors import FairUseRefused, TransitionRefused
+from routing.fairuse import FairUse
+from routing.policy import (
+    CHANNELS,
+    NATIONAL,
+    PRESENCES,
+    RoutingPolicy,
+    Topology,
+    contact_tiers,
+    strict_branches,
+    volunteer_queues,
+)
+from routing.store.base import ContactState, Offer, RoutingStore
+from routing.trail import CollectingSink, TrailEntry, started_hour
+
+DEFAULT_HANDLE_S = {"phone": 20 * 60.0, "chat": 30 * 60.0}
+MAX_ESTIMATE_S = 2 * 3600
+
+
+@dataclass(frozen=True)
+class VolunteerInfo:
+    branch: str
+    channels: tuple[str, ...]
+    chat_limit: int
+
+
+class Directory(Protocol):
+    async def volunteer(self, volunteer_id: str) -> VolunteerInfo | None: ...
+
+
+class Sink(Protocol):
+    async def deliver(self, events: list[ev.Event], trail: list[TrailEntry]) -> None: ...
+
+
+@dataclass(frozen=True)
+class ContactTicket:
+    contact_id: str
+    channel: str
+    home_branch: str | None
+    state: str
+
+
+@dataclass(frozen=True)
+class QueueView:
+    state: str
+    position: int  # 1 = next; 0 when no longer waiting
+    waiting_ahead: int
+    estimate_s: int | None  # None: nobody on duty for the channel, no honest estimate
+
+
+@dataclass(frozen=True)
+class BranchSnapshot:
+    branch: str | None  # None: the whole line
+    waiting: int
+    longest_wait_s: float
+    on_duty: int
+    busy: int
+    paused: int
+
+
+@dataclass
+class _Out:
+    events: list[ev.Event] = field(default_factory=list)
+    trail: list[TrailEntry] = field(default_factory=list)
+
+    def add(self, event_type: str, groups: Sequence[str], **payload: object) -> None:
+        self.events.append(ev.make(event_type, groups, **payload))
+
+
+def _branch_groups(*branches: str) -> list[str]:
+    return [f"branch.{b}" for b in branches if b and b != NATIONAL] + ["national"]
+
+
+class Engine:
+    def __init__(
+        self,
+        *,
+        store: RoutingStore,
+        clock: Clock | None = None,
+        policy: RoutingPolicy | None = None,
+        topology: Topology | None = None,
+        topology_loader: Callable[[], Awaitable[Topology]] | None = None,
+        directory: Directory | None = None,
+        sink: Sink | None = None,
+        fair_use: FairUse | None = None,
+    ) -> None:
+        if topology is None and topology_loader is None:
+            raise ValueError("an engine needs a topology or a loader")
+        self.store = store
+        self.clock: Clock = clock or SystemClock()
+        self.policy = policy or RoutingPolicy()
+        self._topology = topology
+        self._topology_loader = topology_loader
+        self._topology_at = -1e18
+        self.directory = directory
+        self.sink: Sink = sink or CollectingSink()
+        self.fair_use = fair_use
+
+    async def topology(self) -> Topology:
+        """The topology; a loader's result is refreshed every minute (coordinator edits)."""
+        now = self.clock.now()
+        if self._topology_loader is not None and (
+            self._topology is None or now - self._topology_at > 60
+        ):
+            self._topology = await self._topology_loader()
+            self._topology_at = now
+        assert self._topology is not None
+        return self._topology
+
+    async def _deliver(self, out: _Out) -> None:
+        if out.events or out.trail:
+            await self.sink.deliver(out.events, out.trail)
+
+    # --- matching ---------------------------------------------------------------------
+    async def _offered(self, offer: Offer, out: _Out) -> None:
+        out.add(
+            "offer.made",
+            [f"volunteer.{offer.volunteer_id}", *_branch_groups(offer.volunteer_branch)],
+            contact_id=offer.contact_id,
+            volunteer_id=offer.volunteer_id,
+            channel=offer.channel,
+            home_branch=offer.home,
+            volunteer_branch=offer.volunteer_branch,
+            expires_at=offer.expires_at,
+            requeued=offer.requeued,
+        )
+        out.add(
+            "queue.changed", _branch_groups(offer.home), branch=offer.home, channel=offer.channel
+        )
+
+    async def _match_contact(
+        self, contact_id: str, home: str, channel: str, score: float, out: _Out
+    ) -> bool:
+        topo, now = await self.topology(), self.clock.now()
+        staffed = True
+        if home != NATIONAL and self.policy.ring(topo, home) is not None:
+            staffed = (await self.store.staffed(branches=[home], channel=channel))[home]
+        tiers = contact_tiers(
+            topo, self.policy, home=home, waited_s=now - score, home_staffed=staffed
+        )
+        offer = await self.store.match_contact(
+            contact_id=contact_id, tiers=tiers, now=now, offer_timeout_s=self.policy.offer_timeout_s
+        )
+        if offer is not None:
+            await self._offered(offer, out)
+        return offer is not None
+
+    async def _match_volunteer(self, volunteer_id: str, out: _Out) -> int:
+        vol = await self.store.volunteer_get(volunteer_id=volunteer_id)
+        if vol is None:
+            return 0
+        topo = await self.topology()
+        strict = [b for b in strict_branches(topo, self.policy) if b != vol.branch]
+        made = 0
+        for _ in range(vol.chat_limit + 1):
+            now = self.clock.now()
+            staffed: dict[str, bool] = {}
+            for channel in vol.channels if strict else ():
+                got = await self.store.staffed(branches=strict, channel=channel)
+                staffed.update({b: staffed.get(b, False) or s for b, s in got.items()})
+            queues = volunteer_queues(
+                topo,
+                self.policy,
+                branch=vol.branch,
+                channels=vol.channels,
+                now=now,
+                staffed=staffed,
+            )
+            offer = await self.store.match_volunteer(
+                volunteer_id=volunteer_id,
+                queues=queues,
+                cap_cutoff=now - self.policy.wait_cap_s,
+                now=now,
+                offer_timeout_s=self.policy.offer_timeout_s,
+            )
+            if offer is None:
+                break
+            made += 1
+            await self._offered(offer, out)
+        return made
+
+    # --- contacts -------------------------------------------------------------------------
+    async def contact_enqueue(
+        self,
+        *,
+        channel: str,
+        home_branch: str | None,
+        municipality_code: str | None = None,
+        fair_use_key: str | None = None,
+    ) -> ContactTicket:
+        """A new contact waits; offered at once if a volunteer who may take it is free.
+        Raises ``FairUseRefused`` (after writing a ``refused`` trail row) past the limit."""
+        topo, now = await self.topology(), self.clock.now()
+        if channel not in CHANNELS:
+            raise TransitionRefused("unknown_channel", str(channel))
+        if home_branch is not None and home_branch not in topo.neighbours:
+            raise TransitionRefused("unknown_branch", str(home_branch))
+        if municipality_code:
+            muni_branch = topo.municipalities.get(municipality_code)
+            if muni_branch is None:
+                raise TransitionRefused("unknown_municipality", municipality_code)
+            if home_branch is not None and home_branch != muni_branch:
+                raise TransitionRefused("wrong_branch", f"{municipality_code} is in {muni_branch}")
+            home_branch = muni_branch
+        home = home_branch or NATIONAL
+        if fair_use_key is not None and self.fair_use is not None:
+            try:
+                await self.fair_use.hit(fair_use_key)
+            except FairUseRefused:
+                entry = TrailEntry(
+                    channel,
+                    home,
+                    municipality_code or "",
+                    "",
+                    started_hour(now),
+                    0,
+                    0,
+                    "refused",
+                    None,
+                )
+                await self._deliver(_Out(trail=[entry]))
+                raise
+        contact_id = uuid.uuid4().hex
+        await self.store.contact_enqueue(
+            contact_id=contact_id,
+            channel=channel,
+            home=home,
+            municipality=municipality_code or "",
+            now=now,
+        )
+        out = _Out()
+        out.add(
+            "contact.queued",
+            [f"contact.{contact_id}"],
+            contact_id=contact_id,
+            channel=channel,
+            home_branch=home,
+        )
+        out.add("queue.changed", _branch_groups(home), branch=home, channel=channel)
+        offered = await self._match_contact(contact_id, home, channel, now, out)
+        await self._deliver(out)
+        return ContactTicket(contact_id, channel, home_branch, "offered" if offered else "waiting")
+
+    def _closed(self, c: ContactState, topo: Topology, outcome: str, out: _Out) -> None:
+        answered = outcome == "answered"
+        distance = topo.distance(c.home, c.volunteer_branch) if c.volunteer_branch else None
+        out.trail.append(
+            TrailEntry(
+                c.channel,
+                c.home,
+                c.municipality,
+                c.volunteer_branch if answered else "",
+                started_hour(c.enqueued_at),
+                round(max(c.waited_s, 0) if c.waited_s >= 0 else c.ended_at - c.enqueued_at),
+                round(c.talked_s),
+                outcome,
+                distance if answered else None,
+            )
+        )
+        out.add(
+            "contact.closed", [f"contact.{c.contact_id}"], contact_id=c.contact_id, outcome=outcome
+        )
+
+    async def contact_abandon(self, *, contact_id: str) -> ContactState:
+        """The caller left. Waiting or offered: closed as abandoned. In conversation: the
+        conversation ends (wrap-up for the volunteer)."""
+        topo, now = await self.topology(), self.clock.now()
+        c = await self.store.contact_abandon(contact_id=contact_id, now=now)
+        out = _Out()
+        if c.state == "wrap_up":
+            out.add(
+                "contact.ended",
+                [f"contact.{c.contact_id}", f"volunteer.{c.volunteer}"],
+                contact_id=c.contact_id,
+                volunteer_id=c.volunteer,
+                by="caller",
+            )
+        else:
+            self._closed(c, topo, "abandoned", out)
+            out.add("queue.changed", _branch_groups(c.home), branch=c.home, channel=c.channel)
+            if c.offered_to:
+                out.add(
+                    "offer.withdrawn",
+                    [f"volunteer.{c.offered_to}"],
+                    contact_id=c.contact_id,
+                    volunteer_id=c.offered_to,
+                    reason="abandoned",
+                )
+                await self._match_volunteer(c.offered_to, out)
+        await self._deliver(out)
+        return c
+
+    async def offer_accept(self, *, contact_id: str, volunteer_id: str) -> ContactState:
+        c = await self.store.offer_accept(
+            contact_id=contact_id, volunteer_id=volunteer_id, now=self.clock.now()
+        )
+        out = _Out()
+        out.add(
+            "contact.assigned",
+            [f"contact.{contact_id}", f"volunteer.{volunteer_id}"],
+            contact_id=contact_id,
+            volunteer_id=volunteer_id,
+            channel=c.channel,
+            volunteer_branch=c.volunteer_branch,
+        )
+        await self._deliver(out)
+        return c
+
+    async def offer_decline(self, *, contact_id: str, volunteer_id: str) -> None:
+        """The contact goes to the next free volunteer; the decliner gets it back only if
+        nobody else who may take it is free. A decline is not a missed offer."""
+        await self.store.offer_decline(
+            contact_id=contact_id, volunteer_id=volunteer_id, now=self.clock.now()
+        )
+        await self._after_release(contact_id, volunteer_id, "declined")
+
+    async def _after_release(self, contact_id: str, volunteer_id: str, reason: str) -> None:
+        out = _Out()
+        out.add(
+            "offer.withdrawn",
+            [f"volunteer.{volunteer_id}"],
+            contact_id=contact_id,
+            volunteer_id=volunteer_id,
+            reason=reason,
+        )
+        c = await self.store.contact_get(contact_id=contact_id)
+        if c is not None and c.state == "waiting":
+            out.add("queue.changed", _branch_groups(c.home), branch=c.home, channel=c.channel)
+            await self._match_contact(contact_id, c.home, c.channel, c.score, out)
+        await self._match_volunteer(volunteer_id, out)
+        await self._deliver(out)
+
+    async def contact_end(self, *, contact_id: str, by: str) -> ContactState:
+        """active → wrap_up; the volunteer keeps the capacity until wrap-up is done."""
+        if by not in ev.ENUMS["by"]:
+            raise TransitionRefused("not_active", f"unknown party {by!r}")
+        c = await self.store.contact_end(contact_id=contact_id, now=self.clock.now())
+        out = _Out()
+        out.add(
+            "contact.ended",
+            [f"contact.{contact_id}", f"volunteer.{c.volunteer}"],
+            contact_id=contact_id,
+            volunteer_id=c.volunteer,
+            by=by,
+        )
+        await self._deliver(out)
+        return c
+
+    async def contact_wrapup_done(self, *, contact_id: str, volunteer_id: str) -> ContactState:
+        """wrap_up → closed: trail row, live state deleted, the volunteer matched again."""
+        topo = await self.topology()
+        c = await self.store.contact_wrapup_done(
+            contact_id=contact_id, volunteer_id=volunteer_id, now=self.clock.now()
+        )
+        out = _Out()
+        self._closed(c, topo, "answered", out)
+        await self._match_volunteer(volunteer_id, out)
+        await self._deliver(out)
+        return c
+
+    async def contact_requeue(self, *, contact_id: str, reason: str = "requeued") -> ContactState:
+        """offered/active → the head of its queue (the caller is told by ``contact.requeued``)."""
+        c, released = await self.store.contact_requeue(contact_id=contact_id, now=self.clock.now())
+        out = _Out()
+        self._requeued(c, reason, out)
+        await self._match_contact(c.contact_id, c.home, c.channel, c.score, out)
+        if released:
+            await self._match_volunteer(released, out)
+        await self._deliver(out)
+        return c
+
+    def _requeued(self, c: ContactState, reason: str, out: _Out) -> None:
+        out.add(
+            "contact.requeued",
+            [f"contact.{c.contact_id}"],
+            contact_id=c.contact_id,
+            channel=c.channel,
+            home_branch=c.home,
+            reason=reason,
+        )
+        out.add("queue.changed", _branch_groups(c.home), branch=c.home, channel=c.channel)
+
+    # --- volunteers -------------------------------------------------------------------
+    async def volunteer_register(
+        self, *, volunteer_id: str, branch: str, channels: Sequence[str], chat_limit: int
+    ) -> None:
+        """Record a volunteer's branch, channels and chat limit (validated)."""
+        topo = await self.topology()
+        if branch not in topo.neighbours:
+            raise TransitionRefused("unknown_branch", str(branch))
+        if any(ch not in CHANNELS for ch in channels):
+            raise TransitionRefused("unknown_channel", ",".join(map(str, channels)))
+        if (
+            isinstance(chat_limit, bool)
+            or not isinstance(chat_limit, int)
+            or not (1 <= chat_limit <= 3)
+        ):
+            raise TransitionRefused("bad_capacity", repr(chat_limit))
+        await self.store.volunteer_upsert(
+            volunteer_id=volunteer_id,
+            branch=branch,
+            channels=list(channels),
+            chat_limit=chat_limit,
+            now=self.clock.now(),
+        )
+
+    async def _refresh_registration(self, volunteer_id: str) -> None:
+        if self.directory is None:
+            return
+        info = await self.directory.volunteer(volunteer_id)
+        if info is None:
+            raise TransitionRefused("unknown_volunteer", volunteer_id)
+        await self.volunteer_register(
+            volunteer_id=volunteer_id,
+            branch=info.branch,
+            channels=info.channels,
+            chat_limit=info.chat_limit,
+        )
+
+    async def volunteer_presence_set(self, *, volunteer_id: str, channel: str, state: str) -> None:
+        """Set presence on one channel (or ``"all"`` the volunteer takes); going available
+        runs matching at once. Registration is refreshed from the directory first, so a
+        volunteer's branch and limits always come from the record, never the caller."""
+        if state not in PRESENCES:
+            raise TransitionRefused("unknown_presence", str(state))
+        if channel != "all" and channel not in CHANNELS:
+            raise TransitionRefused("unknown_channel", str(channel))
+        await self._refresh_registration(volunteer_id)
+        vol = await self.store.volunteer_get(volunteer_id=volunteer_id)
+        if vol is None:
+            raise TransitionRefused("unknown_volunteer", volunteer_id)
+        channels = list(vol.channels) if channel == "all" else [channel]
+        changed = await self.store.presence_set(
+            volunteer_id=volunteer_id, channels=channels, state=state, now=self.clock.now()
+        )
+        out = _Out()
+        self._presence_events(volunteer_id, vol.branch, changed, out)
+        if state == "available":
+            await self._match_volunteer(volunteer_id, out)
+        await self._deliver(out)
+
+    def _presence_events(
+        self, volunteer_id: str, branch: str, changed: dict[str, str], out: _Out
+    ) -> None:
+        for ch, new in sorted(changed.items()):
+            out.add(
+                "presence.changed",
+                [f"volunteer.{volunteer_id}", *_branch_groups(branch)],
+                volunteer_id=volunteer_id,
+                branch=branch,
+                channel=ch,
+                state=new,
+            )
+
+    async def volunteer_disconnected(self, *, volunteer_id: str) -> None:
+        """The console lost its connection: open offers move on now; contacts in progress
+        wait ``drop_grace_s`` for a reconnect (then the ticker re-queues them)."""
+        withdrawn = await self.store.volunteer_disconnect(
+            volunteer_id=volunteer_id, now=self.clock.now(), grace_s=self.policy.drop_grace_s
+        )
+        out = _Out()
+        for cid in withdrawn:
+            out.add(
+                "offer.withdrawn",
+                [f"volunteer.{volunteer_id}"],
+                contact_id=cid,
+                volunteer_id=volunteer_id,
+                reason="disconnected",
+            )
+            c = await self.store.contact_get(contact_id=cid)
+            if c is not None and c.state == "waiting":
+                await self._match_contact(cid, c.home, c.channel, c.score, out)
+        await self._deliver(out)
+
+    async def volunteer_reconnected(self, *, volunteer_id: str) -> bool:
+        """Back within the grace: contacts stay, matching resumes. False if too late (the
+        volunteer was set off duty and must go available again)."""
+        back = await self.store.volunteer_reconnect(volunteer_id=volunteer_id, now=self.clock.now())
+        if back:
+            out = _Out()
+            await self._match_volunteer(volunteer_id, out)
+            await self._deliver(out)
+        return back
+
+    # --- time ---------------------------------------------------------------------------
+    async def tick(self, *, now: float | None = None) -> dict[str, int]:
+        """Offer expiry, drop grace, strict rings: see ``routing.ticker.tick_once``."""
+        from routing.ticker import tick_once
+
+        return await tick_once(self, now=now)
+
+    # --- reads --------------------------------------------------------------------------
+    async def queue_position(self, *, contact_id: str) -> QueueView:
+        facts = await self.store.queue_view(contact_id=contact_id)
+        if facts is None:
+            raise TransitionRefused("unknown_contact", contact_id)
+        if facts.state != "waiting":
+            return QueueView(facts.state, 0, 0, 0)
+        estimate = None
+        if facts.capacity > 0:
+            mean = facts.mean_handle_s or DEFAULT_HANDLE_S[facts.channel]
+            estimate = round(min(MAX_ESTIMATE_S, (facts.ahead + 1) * mean / facts.capacity))
+        return QueueView("waiting", facts.ahead + 1, facts.ahead, estimate)
+
+    async def branch_snapshot(self, *, branch: str | None) -> BranchSnapshot:
+        """One branch, or the whole line with ``branch=None``."""
+        if branch is not None and branch not in (await self.topology()).neighbours:
+            raise TransitionRefused("unknown_branch", str(branch))
+        counts = await self.store.branch_counts(branch=branch)
+        oldest = counts.oldest_enqueued_at
+        longest = max(0.0, self.clock.now() - oldest) if oldest is not None else 0.0
+        return BranchSnapshot(
+            branch, counts.waiting, longest, counts.on_duty, counts.busy, counts.paused
+        )

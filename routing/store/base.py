@@ -1,0 +1,294 @@
+"""The store interface: every method is ONE atomic state change (or one consistent read).
+
+Policy is computed in Python (``routing.policy``) and passed in; the store applies it
+atomically: a Lua script on Redis, a critical section in process. A refused change raises
+``TransitionRefused`` and leaves the store exactly as it was.
+
+Capacity: a volunteer's *load* per channel counts the contacts offered to, active with or
+in wrap-up with them. Free for phone: available for phone, connected, no load at all.
+Free for chat: available for chat, connected, no phone load, chat load below the limit.
+Free volunteers are ranked by ``(load, idle_since)``: least loaded, then longest idle.
+``idle_since`` is reset when a volunteer becomes available, gets an offer, or finishes
+their last contact.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from routing.policy import QueueSpec
+
+CONTACT_STATES = ("waiting", "offered", "active", "wrap_up", "closed", "abandoned")
+HANDLE_SAMPLES = 50  # rolling window of handle times per channel for the wait estimate
+
+
+@dataclass(frozen=True)
+class ContactState:
+    contact_id: str
+    state: str
+    channel: str
+    home: str
+    municipality: str = ""
+    enqueued_at: float = 0.0
+    score: float = 0.0
+    offered_to: str = ""
+    offer_expires_at: float = 0.0
+    volunteer: str = ""
+    volunteer_branch: str = ""
+    answered_at: float = 0.0
+    ended_at: float = 0.0
+    talked_s: float = 0.0
+    waited_s: float = -1.0  # until the first answer
+    declined_by: str = ""
+    requeues: int = 0
+
+    @classmethod
+    def from_fields(cls, contact_id: str, raw: dict[str, str]) -> ContactState:
+        floats = (
+            "enqueued_at",
+            "score",
+            "offer_expires_at",
+            "answered_at",
+            "ended_at",
+            "talked_s",
+            "waited_s",
+        )
+        values: dict[str, Any] = {}
+        for name in cls.__dataclass_fields__:
+            if name == "contact_id" or name not in raw:
+                continue
+            value: Any = raw[name]
+            if name in floats:
+                value = float(value or 0)
+            elif name == "requeues":
+                value = int(value or 0)
+            values[name] = value
+        return cls(contact_id=contact_id, **values)
+
+
+@dataclass(frozen=True)
+class VolunteerState:
+    volunteer_id: str
+    branch: str
+    channels: tuple[str, ...]
+    chat_limit: int
+    presence: dict[str, str]
+    load_phone: int = 0
+    load_chat: int = 0
+    missed: int = 0
+    idle_since: float = 0.0
+    disconnected_at: float = 0.0
+    contacts: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Offer:
+    contact_id: str
+    volunteer_id: str
+    channel: str
+    home: str
+    volunteer_branch: str
+    expires_at: float
+    requeued: bool = False
+
+
+@dataclass(frozen=True)
+class ExpiredOffer:
+    contact_id: str
+    volunteer_id: str
+    channel: str
+    paused: bool  # the miss paused the volunteer
+
+
+@dataclass(frozen=True)
+class DropResult:
+    volunteer_id: str
+    requeued: tuple[str, ...]
+    closed: tuple[ContactState, ...]  # contacts the volunteer left in wrap-up
+
+
+@dataclass(frozen=True)
+class QueueFacts:
+    state: str
+    channel: str
+    ahead: int
+    capacity: int  # contacts the volunteers on duty for the channel can hold at once
+    mean_handle_s: float | None
+    enqueued_at: float
+
+
+@dataclass(frozen=True)
+class QueueHead:
+    branch: str
+    channel: str
+    contact_id: str
+    score: float
+
+
+@dataclass(frozen=True)
+class BranchCounts:
+    waiting: int
+    oldest_enqueued_at: float | None
+    on_duty: int
+    busy: int
+    paused: int
+
+
+class RoutingStore(ABC):
+    """Live routing state. Presence lives here, never in channel-layer groups."""
+
+    # --- volunteers -----------------------------------------------------------------------
+    @abstractmethod
+    async def volunteer_upsert(
+        self,
+        *,
+        volunteer_id: str,
+        branch: str,
+        channels: Sequence[str],
+        chat_limit: int,
+        now: float,
+    ) -> None:
+        """Register (or refresh) a volunteer's branch, channels and chat limit."""
+
+    @abstractmethod
+    async def presence_set(
+        self, *, volunteer_id: str, channels: Sequence[str], state: str, now: float
+    ) -> dict[str, str]:
+        """Set presence on the given channels; returns the channels that changed."""
+
+    @abstractmethod
+    async def volunteer_disconnect(
+        self, *, volunteer_id: str, now: float, grace_s: float
+    ) -> list[str]:
+        """Mark a drop: open offers are withdrawn (their contact ids returned, contacts back
+        to waiting), active contacts wait ``grace_s`` for a reconnect."""
+
+    @abstractmethod
+    async def volunteer_reconnect(self, *, volunteer_id: str, now: float) -> bool:
+        """Cancel a pending drop; False if the volunteer was not disconnected."""
+
+    @abstractmethod
+    async def drop_expire(self, *, volunteer_id: str, now: float) -> DropResult | None:
+        """After the grace: re-queue the volunteer's contacts at the head, close wrap-ups,
+        set the volunteer off duty. None if not (or no longer) due."""
+
+    # --- contacts -------------------------------------------------------------------------
+    @abstractmethod
+    async def contact_enqueue(
+        self, *, contact_id: str, channel: str, home: str, municipality: str, now: float
+    ) -> None: ...
+
+    @abstractmethod
+    async def match_contact(
+        self,
+        *,
+        contact_id: str,
+        tiers: Sequence[Sequence[str]],
+        now: float,
+        offer_timeout_s: float,
+    ) -> Offer | None:
+        """Offer a waiting contact to the best free volunteer of the first non-empty tier
+        (a volunteer who declined it only if nobody else is free)."""
+
+    @abstractmethod
+    async def match_volunteer(
+        self,
+        *,
+        volunteer_id: str,
+        queues: Sequence[QueueSpec],
+        cap_cutoff: float,
+        now: float,
+        offer_timeout_s: float,
+    ) -> Offer | None:
+        """Offer one waiting contact to a volunteer with free capacity: the oldest contact
+        with score <= cap_cutoff in any allowed queue, else the oldest of the first tier
+        with an eligible contact."""
+
+    @abstractmethod
+    async def offer_accept(self, *, contact_id: str, volunteer_id: str, now: float) -> ContactState:
+        """offered → active."""
+
+    @abstractmethod
+    async def offer_decline(self, *, contact_id: str, volunteer_id: str, now: float) -> None:
+        """offered → waiting (keeps its place), remembers the decliner."""
+
+    @abstractmethod
+    async def offer_expire(
+        self, *, contact_id: str, now: float, missed_to_pause: int
+    ) -> ExpiredOffer | None:
+        """offered past its deadline → waiting; counts a miss. None if not due."""
+
+    @abstractmethod
+    async def contact_end(self, *, contact_id: str, now: float) -> ContactState:
+        """active → wrap_up."""
+
+    @abstractmethod
+    async def contact_wrapup_done(
+        self, *, contact_id: str, volunteer_id: str, now: float
+    ) -> ContactState:
+        """wrap_up → closed: the live state is deleted; returns the final state."""
+
+    @abstractmethod
+    async def contact_abandon(self, *, contact_id: str, now: float) -> ContactState:
+        """The caller left: waiting/offered → abandoned (deleted), active → wrap_up."""
+
+    @abstractmethod
+    async def contact_requeue(self, *, contact_id: str, now: float) -> tuple[ContactState, str]:
+        """offered/active → waiting at the head of its queue; returns the new state and the
+        volunteer released."""
+
+    # --- time-based and reads -------------------------------------------------------------
+    @abstractmethod
+    async def due_offers(self, *, now: float) -> list[str]: ...
+
+    @abstractmethod
+    async def due_drops(self, *, now: float) -> list[str]: ...
+
+    @abstractmethod
+    async def queue_heads(self) -> list[QueueHead]:
+        """The first waiting contact of every non-empty queue."""
+
+    @abstractmethod
+    async def free_volunteers(self) -> list[str]:
+        """Volunteers with free capacity on some channel (for the ticker's sweep)."""
+
+    @abstractmethod
+    async def contact_get(self, *, contact_id: str) -> ContactState | None: ...
+
+    @abstractmethod
+    async def volunteer_get(self, *, volunteer_id: str) -> VolunteerState | None: ...
+
+    @abstractmethod
+    async def staffed(self, *, branches: Sequence[str], channel: str) -> dict[str, bool]:
+        """For each branch: is anyone available for the channel?"""
+
+    @abstractmethod
+    async def queue_view(self, *, contact_id: str) -> QueueFacts | None: ...
+
+    @abstractmethod
+    async def branch_counts(self, *, branch: str | None) -> BranchCounts:
+        """Counts for one branch, or for the whole line when ``branch`` is None."""
+
+    # --- fair use ---------------------------------------------------------------------------
+    @abstractmethod
+    async def fair_use_key(self, *, key_id: str, ttl_s: int) -> bytes:
+        """The secret of the day ``key_id``: created at random on first use, expiring."""
+
+    @abstractmethod
+    async def fair_use_hit(self, *, counter_id: str, limit: int, ttl_s: int) -> int:
+        """Count one contact unless ``limit`` is reached; returns the new count, or -1 when
+        refused (nothing counted)."""
+
+    # --- maintenance ------------------------------------------------------------------------
+    @abstractmethod
+    async def dump(self) -> dict[str, Any]:
+        """The whole state, canonical: two dumps are equal iff the states are."""
+
+    @abstractmethod
+    async def clear(self) -> None: ...
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""

@@ -1,0 +1,129 @@
+"""Time-based routing steps, and the asyncio task that runs them in every server process.
+
+Every step is an atomic store change that is a no-op when already done (an offer already
+expired, a drop already handled), so any number of processes may tick at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from routing.engine import Engine
+
+logger = logging.getLogger(__name__)
+SWEEP_LIMIT = 200
+
+
+async def tick_once(engine: Engine, *, now: float | None = None) -> dict[str, int]:
+    """Expire due offers (counting misses, pausing), re-queue the contacts of volunteers
+    whose drop grace ran out, then sweep the queue heads so strict rings that opened are
+    served. ``now`` defaults to the engine's clock (the clock itself is not moved)."""
+    from routing.engine import _Out
+
+    store, policy = engine.store, engine.policy
+    now = engine.clock.now() if now is None else now
+    topo = await engine.topology()
+    report = {"expired": 0, "dropped": 0, "swept": 0}
+    out = _Out()
+    for cid in await store.due_offers(now=now):
+        expired = await store.offer_expire(
+            contact_id=cid, now=now, missed_to_pause=policy.missed_offers_to_pause
+        )
+        if expired is None:
+            continue
+        report["expired"] += 1
+        out.add(
+            "offer.withdrawn",
+            [f"volunteer.{expired.volunteer_id}"],
+            contact_id=cid,
+            volunteer_id=expired.volunteer_id,
+            reason="expired",
+        )
+        if expired.paused:
+            vol = await store.volunteer_get(volunteer_id=expired.volunteer_id)
+            if vol is not None:
+                paused = {ch: "paused" for ch, p in vol.presence.items() if p == "paused"}
+                engine._presence_events(vol.volunteer_id, vol.branch, paused, out)
+        c = await store.contact_get(contact_id=cid)
+        if c is not None and c.state == "waiting":
+            await engine._match_contact(cid, c.home, c.channel, c.score, out)
+        await engine._match_volunteer(expired.volunteer_id, out)
+    for vid in await store.due_drops(now=now):
+        dropped = await store.drop_expire(volunteer_id=vid, now=now)
+        if dropped is None:
+            continue
+        report["dropped"] += 1
+        vol = await store.volunteer_get(volunteer_id=vid)
+        if vol is not None:
+            engine._presence_events(vid, vol.branch, dict.fromkeys(vol.channels, "off_duty"), out)
+        for closed in dropped.closed:
+            engine._closed(closed, topo, "answered", out)
+        for cid in dropped.requeued:
+            c = await store.contact_get(contact_id=cid)
+            if c is not None:
+                engine._requeued(c, "dropped", out)
+                await engine._match_contact(cid, c.home, c.channel, c.score, out)
+    report["swept"] = await _sweep(engine, out)
+    if out.events or out.trail:
+        await engine.sink.deliver(out.events, out.trail)
+    return report
+
+
+async def _sweep(engine: Engine, out: object) -> int:
+    """Offer queue heads, oldest first, until no head can be placed."""
+    swept = 0
+    tried: set[str] = set()
+    while swept < SWEEP_LIMIT:
+        heads = [h for h in await engine.store.queue_heads() if h.contact_id not in tried]
+        if not heads or not await engine.store.free_volunteers():
+            break
+        progress = False
+        for head in sorted(heads, key=lambda h: (h.score, h.contact_id)):
+            tried.add(head.contact_id)
+            if await engine._match_contact(
+                head.contact_id,
+                head.branch,
+                head.channel,
+                head.score,
+                out,  # type: ignore[arg-type]
+            ):
+                swept += 1
+                progress = True
+                break
+        if not progress:
+            break
+    return swept
+
+
+_started: dict[int, asyncio.Task[None]] = {}
+
+
+async def run_ticker(interval: float | None = None) -> None:
+    """Tick forever with the configured engine; errors are logged, never fatal."""
+    from django.conf import settings
+
+    from routing.services import get_engine
+
+    interval = float(interval or settings.ROUTING["TICK_S"])
+    while True:
+        try:
+            await get_engine().tick()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("routing tick failed")
+        await asyncio.sleep(interval)
+
+
+def ensure_ticker_started() -> asyncio.Task[None]:
+    """Start the ticker once per event loop; call it from the running loop (e.g. the
+    first ASGI ``lifespan``/connection). Returns the task."""
+    loop = asyncio.get_running_loop()
+    task = _started.get(id(loop))
+    if task is None or task.done():
+        task = loop.create_task(run_ticker(), name="routing-ticker")
+        _started[id(loop)] = task
+    return task
