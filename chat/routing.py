@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-websocket_urlpatterns: list[URLPattern | URLResolver] = []
+from chat.console_consumer import ConsoleConsumer
+from chat.consumers import CallerConsumer
+
+websocket_urlpatterns: list[URLPattern | URLResolver] = [
+    path("ws/chat/", CallerConsumer.as_asgi()),
+    path("ws/console/", ConsoleConsumer.as_asgi()),
+]

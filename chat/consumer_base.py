@@ -1,0 +1,103 @@
+"""What both websocket consumers share: frame parsing, rate limiting, typed errors, and
+in-order, gap-free forwarding of conversation entries."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from channels.db import aclose_old_connections
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from chat import engine, services
+from chat.protocol import (
+    CLOSE_RATE_LIMITED,
+    RATE_LIMIT,
+    ProtocolError,
+    RateLimiter,
+    Schema,
+    error,
+    parse,
+)
+from chat.services import ChatRefused
+from chat.sweeper import ensure_sweeper_started
+
+
+class ChatConsumerBase(AsyncWebsocketConsumer):
+    """Subclasses set ``schemas`` and implement ``handle(kind, fields)``."""
+
+    schemas: Mapping[str, Schema] = {}
+
+    async def websocket_connect(self, message: dict[str, Any]) -> None:
+        self.limiter = RateLimiter()
+        self.delivered: dict[str, int] = {}  # contact id → last seq sent on this socket
+        self.groups_joined: set[str] = set()
+        ensure_sweeper_started()
+        engine.ticker_start()
+        await super().websocket_connect(message)
+
+    async def send_json(self, payload: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(payload, ensure_ascii=False, separators=(",", ":")))
+
+    async def join(self, group: str) -> None:
+        if group not in self.groups_joined and self.channel_layer is not None:
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.groups_joined.add(group)
+
+    async def leave(self, group: str) -> None:
+        if group in self.groups_joined and self.channel_layer is not None:
+            await self.channel_layer.group_discard(group, self.channel_name)
+            self.groups_joined.discard(group)
+
+    async def leave_all(self) -> None:
+        for group in list(self.groups_joined):
+            await self.leave(group)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        count = self.limiter.hit(time.monotonic())
+        if count > 3 * RATE_LIMIT:
+            await self.close(code=CLOSE_RATE_LIMITED)
+            return
+        if count > RATE_LIMIT:
+            await self.send_json(error("rate_limited", "Too many messages: wait a moment."))
+            return
+        try:
+            kind, fields = parse(text_data if text_data is not None else bytes_data, self.schemas)
+        except ProtocolError as refused:
+            await self.send_json(error(refused.code, refused.message, refused.ref))
+            return
+        try:
+            await self.handle(kind, fields)
+        except ChatRefused as refused:
+            await self.send_json(error(refused.code, refused.message, fields.get("id")))
+        finally:
+            await aclose_old_connections()
+
+    async def handle(self, kind: str, fields: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def entry_frame(self, contact_id: str, entry: dict[str, Any]) -> dict[str, Any]:
+        return entry
+
+    async def deliver(self, contact_id: str, entry: dict[str, Any]) -> None:
+        """Forward an entry exactly once and in order; a gap is filled from the store."""
+        last = self.delivered.get(contact_id, 0)
+        seq = int(entry["seq"])
+        if seq <= last:
+            return
+        batch = [entry]
+        if seq > last + 1:
+            missing = await services.entries_since(contact_id=contact_id, after=last)
+            batch = [e for e in missing if e["seq"] < seq] + [entry]
+        for item in batch:
+            await self.send_json(self.entry_frame(contact_id, item))
+        self.delivered[contact_id] = seq
+
+    async def replay(self, contact_id: str, after: int) -> None:
+        """Send everything after ``after`` (what the client says it saw last; a number
+        beyond the log is taken as the log's end)."""
+        self.delivered[contact_id] = min(after, await services.last_seq(contact_id=contact_id))
+        for item in await services.entries_since(contact_id=contact_id, after=after):
+            await self.deliver(contact_id, item)

@@ -1,0 +1,134 @@
+"""The caller's websocket (``/ws/chat/``): thin, validate → one service → send.
+
+The token arrives in the first frame (``start`` answers with a new one, ``resume``
+presents it), never in the URL. Group handlers only forward, except routing's
+``contact.requeued``, which asks the service to record the transfer in the log.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chat import services
+from chat.consumer_base import ChatConsumerBase
+from chat.protocol import CALLER_SCHEMAS, CLOSE_ENDED
+from chat.queue_watch import watch_queue
+from chat.services import CALLER, ChatRefused, Conversation
+
+
+class CallerConsumer(ChatConsumerBase):
+    schemas = CALLER_SCHEMAS
+
+    async def connect(self) -> None:
+        self.contact_id: str | None = None
+        self.ended = False
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        watch_queue(self, None)
+        if self.contact_id and not self.ended:
+            await services.caller_presence(contact_id=self.contact_id, connected=False)
+        await self.leave_all()
+
+    async def _bind(self, conversation: Conversation, *, after: int) -> None:
+        self.contact_id = conversation.contact_id
+        await self.join(services.conversation_group(self.contact_id))
+        await self.join(f"contact.{self.contact_id}")
+        await services.caller_presence(contact_id=self.contact_id, connected=True)
+        await self.replay(self.contact_id, after)
+
+    async def handle(self, kind: str, fields: dict[str, Any]) -> None:
+        if kind == "ping":
+            await self.send_json({"type": "pong"})
+            return
+        if kind in ("start", "resume"):
+            if self.contact_id is not None:
+                raise ChatRefused("already_started", "This connection already has a conversation.")
+            if kind == "start":
+                token, conversation = await services.caller_start(
+                    municipality_code=fields.get("municipality")
+                )
+                await self.send_json(self._session(conversation, token))
+                await self._bind(conversation, after=0)
+            else:
+                conversation = await services.caller_resume(token=fields["token"])
+                await self.send_json(self._session(conversation))
+                await self._bind(conversation, after=fields["last_seq"])
+            await self.queue_refresh()
+            return
+        if self.contact_id is None:
+            raise ChatRefused("no_conversation", "Send 'start' or 'resume' first.")
+        cid = self.contact_id
+        if kind == "message":
+            appended = await services.message_post(
+                contact_id=cid, sender=CALLER, client_id=fields["id"], text=fields["text"]
+            )
+            await self.send_json(
+                {
+                    "type": "ack",
+                    "id": fields["id"],
+                    "seq": appended.seq,
+                    "duplicate": appended.duplicate,
+                }
+            )
+            await self.deliver(cid, appended.entry)
+        elif kind in ("typing", "seen"):
+            value = fields["active"] if kind == "typing" else fields["upto"]
+            await services.signal_relay(contact_id=cid, sender=CALLER, kind=kind, value=value)
+        elif kind == "end":
+            await services.conversation_end(contact_id=cid, by=CALLER)
+
+    @staticmethod
+    def _session(conversation: Conversation, token: str | None = None) -> dict[str, Any]:
+        frame: dict[str, Any] = {
+            "type": "session",
+            "state": conversation.state,
+            "alias": conversation.alias,
+        }
+        if token:
+            frame["token"] = token
+        return frame
+
+    async def queue_refresh(self) -> None:
+        """Send the caller's place while waiting; register for live updates."""
+        if self.contact_id is None or self.ended:
+            return
+        place = await services.queue_place(contact_id=self.contact_id)
+        watch_queue(self, self.contact_id if place else None)
+        if place is not None:
+            await self.send_json(
+                {"type": "queue", "position": place.position, "estimate_s": place.estimate_s}
+            )
+
+    # --- group handlers ---------------------------------------------------------------
+    async def chat_entry(self, event: dict[str, Any]) -> None:
+        entry = event["entry"]
+        await self.deliver(event["contact_id"], entry)
+        if entry["type"] == "ended":
+            self.ended = True
+            watch_queue(self, None)
+            await self.close(code=CLOSE_ENDED)
+        elif entry["type"] == "joined":
+            watch_queue(self, None)
+
+    async def chat_signal(self, event: dict[str, Any]) -> None:
+        if event["from"] == CALLER:
+            return
+        if event["kind"] == "typing":
+            await self.send_json({"type": "typing", "active": event["active"]})
+        else:
+            await self.send_json({"type": "receipt", "upto": event["upto"]})
+
+    async def routing_event(self, event: dict[str, Any]) -> None:
+        kind = event["event"]
+        if kind == "contact.requeued" and self.contact_id:
+            await services.conversation_requeued(contact_id=self.contact_id)
+            await self.send_json(
+                {"type": "session", "state": "waiting", "alias": "", "requeued": True}
+            )
+        if kind in ("contact.queued", "contact.requeued", "contact.assigned"):
+            await self.queue_refresh()
+
+    async def queue_changed(self, event: dict[str, Any]) -> None:
+        """From the process's queue watcher (not the channel layer)."""
+        await self.queue_refresh()

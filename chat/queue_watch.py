@@ -1,0 +1,87 @@
+"""Live queue places for waiting callers, with one channel-layer member per process.
+
+Putting every waiting caller in the ``national`` group would make each queue change a
+``group_send`` to thousands of channels. Instead each server process listens once (its
+own channel in ``national``), and on ``queue.changed`` asks each *local* waiting caller
+to refresh its place, debounced to once per ``CHAT_QUEUE_DEBOUNCE_S`` and at least every
+``CHAT_QUEUE_REFRESH_S`` so the estimate stays honest while nothing changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Protocol
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+
+class Watcher(Protocol):
+    async def queue_refresh(self) -> None: ...
+
+
+class _QueueWatch:
+    def __init__(self) -> None:
+        self.callers: set[Watcher] = set()
+        self.task: asyncio.Task[None] | None = None
+        self.listener: asyncio.Task[None] | None = None
+        self.dirty = asyncio.Event()
+
+    def start(self) -> None:
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(
+                self._refresher(), name="chat-queue-refresh"
+            )
+        if self.listener is None or self.listener.done():
+            self.listener = asyncio.get_running_loop().create_task(
+                self._listen(), name="chat-queue-listen"
+            )
+
+    async def _listen(self) -> None:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        channel = await layer.new_channel("chat-queue.")
+        await layer.group_add("national", channel)
+        try:
+            while True:
+                message = await layer.receive(channel)
+                if message.get("event") in ("queue.changed", "presence.changed"):
+                    self.dirty.set()
+        finally:
+            await layer.group_discard("national", channel)
+
+    async def _refresher(self) -> None:
+        debounce = float(getattr(settings, "CHAT_QUEUE_DEBOUNCE_S", 1.0))
+        period = float(getattr(settings, "CHAT_QUEUE_REFRESH_S", 30.0))
+        while True:
+            try:
+                await asyncio.wait_for(self.dirty.wait(), timeout=period)
+            except TimeoutError:
+                pass
+            self.dirty.clear()
+            for caller in list(self.callers):
+                try:
+                    await caller.queue_refresh()
+                except Exception:
+                    logger.exception("queue refresh failed")
+            await asyncio.sleep(debounce)
+
+
+_watches: dict[int, _QueueWatch] = {}
+
+
+def watch_queue(caller: Any, contact_id: str | None) -> None:
+    """Register (``contact_id`` set) or forget (None) a waiting caller's consumer."""
+    loop = asyncio.get_running_loop()
+    watch = _watches.get(id(loop))
+    if watch is None:
+        watch = _watches[id(loop)] = _QueueWatch()
+    if contact_id is None:
+        watch.callers.discard(caller)
+        return
+    watch.callers.add(caller)
+    watch.start()

@@ -1,0 +1,290 @@
+"""The rules of a chat conversation. Consumers parse frames and call exactly one of these.
+
+A conversation is the chat side of one routing contact. Its state here is one of
+``waiting`` (in the queue), ``active`` (a volunteer has it) or ``ended``. Routing owns the
+contact's life; these functions keep the conversation store in step and relay entries
+to whoever is connected:
+
+* every entry both sides should see (a message, a volunteer joining, a notice, the end)
+  is appended to the conversation log with a sequence number, then published to the
+  conversation's group; consumers forward entries in sequence order and fill any gap
+  from the store, so a dropped group message costs latency, never a message;
+* ephemeral signals (typing, read receipts) are published and never stored.
+
+Refusals raise ``ChatRefused`` with a stable code and change nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from chat import engine
+from chat.store import Appended, ConversationClosed, conversation_store, token_hash
+from routing.errors import TransitionRefused
+
+CALLER = "caller"
+VOLUNTEER = "volunteer"
+CALLER_GONE = "caller_gone"  # deadline set name: callers who dropped
+
+
+class ChatRefused(Exception):
+    """A refused request; ``code`` is documented in docs/protocol.md. Nothing changed."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(code)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Conversation:
+    contact_id: str
+    state: str
+    volunteer_id: int | None
+    alias: str
+    requeued: bool
+
+    @classmethod
+    def from_meta(cls, contact_id: str, meta: dict[str, str]) -> Conversation:
+        vid = meta.get("volunteer_id") or ""
+        return cls(
+            contact_id,
+            meta.get("state", "waiting"),
+            int(vid) if vid else None,
+            meta.get("alias", ""),
+            meta.get("requeued") == "1",
+        )
+
+
+def caller_grace_s() -> float:
+    return float(getattr(settings, "CHAT_CALLER_GRACE_S", 300.0))
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+_GROUP_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def conversation_group(contact_id: str) -> str:
+    """The channel-layer group of both sides of a conversation."""
+    return "chat." + _GROUP_SAFE.sub("_", contact_id)[:80]
+
+
+async def publish(contact_id: str, message: dict[str, Any]) -> None:
+    layer = get_channel_layer()
+    if layer is not None:
+        await layer.group_send(
+            conversation_group(contact_id), {**message, "contact_id": contact_id}
+        )
+
+
+async def _append(
+    contact_id: str, entry: dict[str, Any], client_key: str | None = None, require_open: bool = True
+) -> Appended:
+    appended = await conversation_store().append(
+        contact_id=contact_id, client_key=client_key, entry=entry, require_open=require_open
+    )
+    if not appended.duplicate:
+        await publish(contact_id, {"type": "chat.entry", "entry": appended.entry})
+    return appended
+
+
+async def conversation_get(*, contact_id: str) -> Conversation | None:
+    meta = await conversation_store().meta_get(contact_id=contact_id)
+    return Conversation.from_meta(contact_id, meta) if meta else None
+
+
+async def entries_since(*, contact_id: str, after: int) -> list[dict[str, Any]]:
+    return await conversation_store().since(contact_id=contact_id, after=after)
+
+
+async def last_seq(*, contact_id: str) -> int:
+    return await conversation_store().last_seq(contact_id=contact_id)
+
+
+# --- the caller ------------------------------------------------------------------------
+@database_sync_to_async
+def _home_branch(municipality_code: str | None) -> str | None:
+    from volunteers.models import Municipality
+
+    if not municipality_code:
+        return None
+    row = Municipality.objects.filter(code=municipality_code).select_related("branch").first()
+    if row is None:
+        raise ChatRefused("unknown_municipality", "There is no municipality with this code.")
+    return row.branch.slug
+
+
+async def caller_start(*, municipality_code: str | None) -> tuple[str, Conversation]:
+    """Queue a new chat contact; returns the caller's bearer token (shown once, never
+    stored: the store keeps its sha256) and the conversation."""
+    home = await _home_branch(municipality_code)
+    try:
+        contact_id = await engine.contact_enqueue(
+            channel="chat", home_branch=home, municipality_code=municipality_code
+        )
+    except TransitionRefused as refused:
+        raise ChatRefused(refused.code, refused.message) from None
+    token = secrets.token_urlsafe(32)
+    await conversation_store().conversation_open(
+        contact_id=contact_id,
+        token_hash=token_hash(token),
+        fields={"state": "waiting", "channel": "chat"},
+        overwrite=False,
+    )
+    conversation = await conversation_get(contact_id=contact_id)
+    assert conversation is not None
+    return token, conversation
+
+
+async def caller_resume(*, token: str) -> Conversation:
+    """The conversation of a token, or ``bad_token`` if unknown, expired or ended."""
+    contact_id = await conversation_store().token_lookup(token_hash=token_hash(token))
+    conversation = await conversation_get(contact_id=contact_id) if contact_id else None
+    if conversation is None or conversation.state == "ended":
+        raise ChatRefused("bad_token", "This conversation has ended or expired.")
+    return conversation
+
+
+async def caller_presence(*, contact_id: str, connected: bool) -> None:
+    """A caller who drops has ``CHAT_CALLER_GRACE_S`` to come back (see ``sweep``)."""
+    store = conversation_store()
+    if connected:
+        await store.deadline_clear(name=CALLER_GONE, contact_id=contact_id)
+    else:
+        await store.deadline_set(
+            name=CALLER_GONE, contact_id=contact_id, at=time.time() + caller_grace_s()
+        )
+
+
+async def queue_place(*, contact_id: str) -> engine.Place | None:
+    return await engine.queue_position(contact_id=contact_id)
+
+
+# --- both sides ------------------------------------------------------------------------
+async def message_post(
+    *, contact_id: str, sender: str, client_id: str, text: str, volunteer_id: int | None = None
+) -> Appended:
+    """Store and relay one message, once per client id, in the conversation's order."""
+    conversation = await conversation_get(contact_id=contact_id)
+    _check_party(conversation, sender, volunteer_id)
+    assert conversation is not None
+    if conversation.state != "active":
+        raise ChatRefused("not_active", "Nobody is in this conversation with you yet.")
+    party = CALLER if sender == CALLER else f"v{volunteer_id}"
+    entry = {"type": "message", "from": sender, "id": client_id, "text": text, "at": now_ms()}
+    try:
+        return await _append(contact_id, entry, client_key=f"{party}:{client_id}")
+    except ConversationClosed:
+        raise ChatRefused("ended", "This conversation has ended.") from None
+
+
+async def signal_relay(
+    *, contact_id: str, sender: str, kind: str, value: Any, volunteer_id: int | None = None
+) -> None:
+    """Relay a typing indicator (``kind='typing'``) or read receipt (``'seen'``)."""
+    conversation = await conversation_get(contact_id=contact_id)
+    _check_party(conversation, sender, volunteer_id)
+    field = "active" if kind == "typing" else "upto"
+    await publish(contact_id, {"type": "chat.signal", "kind": kind, "from": sender, field: value})
+
+
+def _check_party(conversation: Conversation | None, sender: str, volunteer_id: int | None) -> None:
+    if conversation is None or conversation.state == "ended":
+        raise ChatRefused("ended", "This conversation has ended.")
+    if sender == VOLUNTEER and conversation.volunteer_id != volunteer_id:
+        raise ChatRefused("not_yours", "This conversation is not yours.")
+
+
+async def conversation_end(*, contact_id: str, by: str, volunteer_id: int | None = None) -> bool:
+    """End a conversation (idempotent): tell routing, publish the end, delete the text.
+
+    ``by`` is ``caller``, ``volunteer`` or ``timeout`` (the caller did not come back).
+    Returns False when it had already ended.
+    """
+    store = conversation_store()
+    conversation = await conversation_get(contact_id=contact_id)
+    if conversation is None or conversation.state == "ended":
+        return False
+    if by == VOLUNTEER:
+        _check_party(conversation, VOLUNTEER, volunteer_id)
+    try:
+        await _append(contact_id, {"type": "ended", "by": by, "at": now_ms()})
+    except ConversationClosed:
+        return False
+    await store.meta_set(contact_id=contact_id, fields={"state": "ended"})
+    await store.deadline_clear(name=CALLER_GONE, contact_id=contact_id)
+    try:
+        if conversation.state == "active" and by != "timeout":
+            await engine.contact_end(contact_id=contact_id, by=by)
+        else:
+            await engine.contact_abandon(contact_id=contact_id)
+    except TransitionRefused:
+        pass  # routing already moved on (ended elsewhere, re-queued): the text goes anyway
+    await store.conversation_delete(contact_id=contact_id)
+    return True
+
+
+# --- the volunteer ---------------------------------------------------------------------
+async def volunteer_joined(*, contact_id: str, volunteer_id: int, alias: str) -> Appended:
+    """After routing's accept: the conversation becomes active with this volunteer."""
+    await conversation_store().conversation_open(
+        contact_id=contact_id,
+        token_hash=None,
+        overwrite=True,
+        fields={
+            "state": "active",
+            "volunteer_id": str(volunteer_id),
+            "alias": alias,
+            "channel": "chat",
+        },
+    )
+    return await _append(contact_id, {"type": "joined", "alias": alias, "at": now_ms()})
+
+
+async def volunteer_connection(
+    *, contact_ids: list[str], volunteer_id: int, connected: bool
+) -> None:
+    """Tell the callers of a volunteer's active chats that the connection dropped or is
+    back (a notice in the conversation log)."""
+    code = "volunteer_back" if connected else "volunteer_dropped"
+    for contact_id in contact_ids:
+        conversation = await conversation_get(contact_id=contact_id)
+        if (
+            conversation
+            and conversation.state == "active"
+            and (conversation.volunteer_id == volunteer_id)
+        ):
+            try:
+                await _append(contact_id, {"type": "notice", "code": code, "at": now_ms()})
+            except ConversationClosed:
+                continue
+
+
+async def conversation_requeued(*, contact_id: str) -> None:
+    """Routing moved the caller back to the queue (their volunteer did not return):
+    the conversation waits again, with a notice. Idempotent per volunteer."""
+    conversation = await conversation_get(contact_id=contact_id)
+    if conversation is None or conversation.state != "active":
+        return
+    store = conversation_store()
+    await store.meta_set(
+        contact_id=contact_id, fields={"state": "waiting", "requeued": "1", "volunteer_id": ""}
+    )
+    key = f"requeue:{conversation.volunteer_id}"
+    try:
+        await _append(
+            contact_id, {"type": "notice", "code": "transferring", "at": now_ms()}, client_key=key
+        )
+    except ConversationClosed:
+        return

@@ -1,0 +1,378 @@
+"""The conversation store: the only place message text ever lives, and only for a while.
+
+A conversation is keyed by the routing contact id. It holds:
+
+* ``meta``: a small hash (token hash, state, volunteer id and alias, channel);
+* ``log``: the sequenced entries both sides see (messages, joins, notices, the end),
+  the entry with sequence number *n* at list index *n - 1*;
+* ``ids``: client message id → sequence number, so a retried message is stored once;
+* a token key: sha256(token) → contact id. The token itself is never stored.
+
+Guarantees:
+
+* ``append`` assigns the next sequence number, de-duplicates by client id and stores
+  the entry in **one** atomic step (a Lua script on Redis; one critical section in
+  memory), so concurrent appends from several processes never share a number.
+* Every key expires (``CHAT_RETENTION_S``, refreshed on each append) and
+  ``conversation_delete`` removes them all when the conversation ends.
+
+Two implementations behind one interface: Redis (production, tests) and process
+memory (the embedded demo, which runs one process).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from django.conf import settings
+
+from chat.redis import redis_client
+
+#: Appends, de-duplicates and stores in one step. Returns {seq, duplicate(0/1)}.
+#: KEYS: meta, log, ids.  ARGV: client key ('' for none), entry body (JSON without the
+#: opening brace), ttl seconds, require_open ('1' refuses when meta is missing/ended).
+APPEND_LUA = """
+local meta, log, ids = KEYS[1], KEYS[2], KEYS[3]
+local ckey, body, ttl, require_open = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+if require_open == '1' then
+  local state = redis.call('HGET', meta, 'state')
+  if (not state) or state == 'ended' then return {-1, 0} end
+end
+if ckey ~= '' then
+  local seen = redis.call('HGET', ids, ckey)
+  if seen then return {tonumber(seen), 1} end
+end
+local seq = redis.call('RPUSH', log, '')
+redis.call('LSET', log, seq - 1, '{"seq":' .. seq .. ',' .. body)
+if ckey ~= '' then
+  redis.call('HSET', ids, ckey, seq)
+  redis.call('EXPIRE', ids, ttl)
+end
+redis.call('EXPIRE', log, ttl)
+redis.call('EXPIRE', meta, ttl)
+return {seq, 0}
+"""
+
+#: Claims due entries of a sorted set (deadline scores) atomically: ZREM decides who wins.
+CLAIM_DUE_LUA = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 100)
+if #due > 0 then redis.call('ZREM', KEYS[1], unpack(due)) end
+return due
+"""
+
+
+META_SET_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], unpack(ARGV)) return 1 end
+return 0
+"""
+
+
+class ConversationClosed(Exception):
+    """The conversation has ended (or never existed): nothing was appended."""
+
+
+@dataclass(frozen=True)
+class Appended:
+    seq: int
+    duplicate: bool
+    entry: dict[str, Any]
+
+
+def token_hash(token: str) -> str:
+    """What the store keeps instead of the token: a bearer secret is never stored."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def retention_s() -> int:
+    return int(getattr(settings, "CHAT_RETENTION_S", 6 * 3600))
+
+
+def _body(entry: dict[str, Any]) -> str:
+    """The entry as JSON without its opening brace, so the script can prefix ``seq``."""
+    encoded = json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
+    return encoded[1:]
+
+
+class ConversationStore(Protocol):
+    async def conversation_open(
+        self,
+        *,
+        contact_id: str,
+        token_hash: str | None,
+        fields: dict[str, str],
+        overwrite: bool = True,
+    ) -> None:
+        """Create or update the meta hash; ``overwrite=False`` keeps fields already set
+        (a volunteer who accepted before the caller's page got its token wins)."""
+        ...
+
+    async def token_lookup(self, *, token_hash: str) -> str | None: ...
+    async def meta_get(self, *, contact_id: str) -> dict[str, str]: ...
+    async def meta_set(self, *, contact_id: str, fields: dict[str, str]) -> None: ...
+    async def append(
+        self,
+        *,
+        contact_id: str,
+        client_key: str | None,
+        entry: dict[str, Any],
+        require_open: bool = True,
+    ) -> Appended: ...
+    async def since(self, *, contact_id: str, after: int) -> list[dict[str, Any]]: ...
+    async def last_seq(self, *, contact_id: str) -> int: ...
+    async def conversation_delete(self, *, contact_id: str) -> None: ...
+    async def deadline_set(self, *, name: str, contact_id: str, at: float) -> None: ...
+    async def deadline_clear(self, *, name: str, contact_id: str) -> None: ...
+    async def deadlines_claim(self, *, name: str, now: float) -> list[str]: ...
+    async def volunteer_contacts(self, *, volunteer_id: int) -> set[str]: ...
+    async def volunteer_contact_set(
+        self, *, volunteer_id: int, contact_id: str, present: bool
+    ) -> None: ...
+
+
+class RedisConversationStore:
+    """Production store; every key under ``CHAT_REDIS_PREFIX`` with an expiry."""
+
+    def __init__(self, prefix: str | None = None) -> None:
+        self.prefix = prefix or getattr(settings, "CHAT_REDIS_PREFIX", "ll:chat")
+
+    def _k(self, contact_id: str, part: str) -> str:
+        return f"{self.prefix}:c:{{{contact_id}}}:{part}"
+
+    def _tok(self, token_hash: str) -> str:
+        return f"{self.prefix}:t:{token_hash}"
+
+    async def conversation_open(
+        self,
+        *,
+        contact_id: str,
+        token_hash: str | None,
+        fields: dict[str, str],
+        overwrite: bool = True,
+    ) -> None:
+        r = redis_client()
+        ttl = retention_s()
+        meta = self._k(contact_id, "meta")
+        async with r.pipeline(transaction=True) as pipe:
+            for name, value in fields.items():
+                (pipe.hset if overwrite else pipe.hsetnx)(meta, name, value)
+            if token_hash:
+                pipe.hset(meta, "token_hash", token_hash)
+            pipe.expire(meta, ttl)
+            if token_hash:
+                pipe.set(self._tok(token_hash), contact_id, ex=ttl)
+            await pipe.execute()
+
+    async def token_lookup(self, *, token_hash: str) -> str | None:
+        value = await redis_client().get(self._tok(token_hash))
+        return value.decode() if value is not None else None
+
+    async def meta_get(self, *, contact_id: str) -> dict[str, str]:
+        raw = await redis_client().hgetall(self._k(contact_id, "meta"))
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    async def meta_set(self, *, contact_id: str, fields: dict[str, str]) -> None:
+        # Only an existing conversation is updated: a late write must not resurrect one.
+        flat = [part for pair in fields.items() for part in pair]
+        await redis_client().eval(META_SET_LUA, 1, self._k(contact_id, "meta"), *flat)
+
+    async def append(
+        self,
+        *,
+        contact_id: str,
+        client_key: str | None,
+        entry: dict[str, Any],
+        require_open: bool = True,
+    ) -> Appended:
+        keys = [self._k(contact_id, p) for p in ("meta", "log", "ids")]
+        args = [client_key or "", _body(entry), retention_s(), "1" if require_open else "0"]
+        seq, dup = await redis_client().eval(APPEND_LUA, 3, *keys, *args)
+        if int(seq) < 0:
+            raise ConversationClosed(contact_id)
+        seq = int(seq)
+        if int(dup):
+            stored = await redis_client().lindex(keys[1], seq - 1)
+            return Appended(seq, True, json.loads(stored) if stored else {"seq": seq, **entry})
+        return Appended(seq, False, {"seq": seq, **entry})
+
+    async def since(self, *, contact_id: str, after: int) -> list[dict[str, Any]]:
+        raw = await redis_client().lrange(self._k(contact_id, "log"), max(after, 0), -1)
+        return [json.loads(item) for item in raw if item]
+
+    async def last_seq(self, *, contact_id: str) -> int:
+        return int(await redis_client().llen(self._k(contact_id, "log")))
+
+    async def conversation_delete(self, *, contact_id: str) -> None:
+        r = redis_client()
+        meta = await self.meta_get(contact_id=contact_id)
+        keys = [self._k(contact_id, p) for p in ("meta", "log", "ids")]
+        if meta.get("token_hash"):
+            keys.append(self._tok(meta["token_hash"]))
+        await r.delete(*keys)
+
+    def _z(self, name: str) -> str:
+        return f"{self.prefix}:due:{name}"
+
+    async def deadline_set(self, *, name: str, contact_id: str, at: float) -> None:
+        await redis_client().zadd(self._z(name), {contact_id: at})
+
+    async def deadline_clear(self, *, name: str, contact_id: str) -> None:
+        await redis_client().zrem(self._z(name), contact_id)
+
+    async def deadlines_claim(self, *, name: str, now: float) -> list[str]:
+        due = await redis_client().eval(CLAIM_DUE_LUA, 1, self._z(name), now)
+        return [d.decode() for d in due]
+
+    def _v(self, volunteer_id: int) -> str:
+        return f"{self.prefix}:v:{volunteer_id}"
+
+    async def volunteer_contacts(self, *, volunteer_id: int) -> set[str]:
+        return {m.decode() for m in await redis_client().smembers(self._v(volunteer_id))}
+
+    async def volunteer_contact_set(
+        self, *, volunteer_id: int, contact_id: str, present: bool
+    ) -> None:
+        r = redis_client()
+        if present:
+            await r.sadd(self._v(volunteer_id), contact_id)
+            await r.expire(self._v(volunteer_id), retention_s())
+        else:
+            await r.srem(self._v(volunteer_id), contact_id)
+
+
+class MemoryConversationStore:
+    """The embedded demo's store: one process, one lock, the same expiries."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._meta: dict[str, dict[str, str]] = {}
+        self._log: dict[str, list[dict[str, Any]]] = {}
+        self._ids: dict[str, dict[str, int]] = {}
+        self._tokens: dict[str, str] = {}
+        self._expires: dict[str, float] = {}
+        self._due: dict[str, dict[str, float]] = {}
+        self._vol: dict[int, set[str]] = {}
+
+    def _sweep(self) -> None:
+        now = time.monotonic()
+        for cid in [c for c, t in self._expires.items() if t < now]:
+            self._drop(cid)
+
+    def _drop(self, contact_id: str) -> None:
+        meta = self._meta.pop(contact_id, {})
+        self._tokens.pop(meta.get("token_hash", ""), None)
+        self._log.pop(contact_id, None)
+        self._ids.pop(contact_id, None)
+        self._expires.pop(contact_id, None)
+
+    async def conversation_open(
+        self,
+        *,
+        contact_id: str,
+        token_hash: str | None,
+        fields: dict[str, str],
+        overwrite: bool = True,
+    ) -> None:
+        with self._lock:
+            self._sweep()
+            meta = self._meta.setdefault(contact_id, {})
+            for name, value in fields.items():
+                if overwrite or name not in meta:
+                    meta[name] = value
+            if token_hash:
+                meta["token_hash"] = token_hash
+            if token_hash:
+                self._tokens[token_hash] = contact_id
+            self._expires[contact_id] = time.monotonic() + retention_s()
+
+    async def token_lookup(self, *, token_hash: str) -> str | None:
+        with self._lock:
+            self._sweep()
+            return self._tokens.get(token_hash)
+
+    async def meta_get(self, *, contact_id: str) -> dict[str, str]:
+        with self._lock:
+            return dict(self._meta.get(contact_id, {}))
+
+    async def meta_set(self, *, contact_id: str, fields: dict[str, str]) -> None:
+        with self._lock:
+            if contact_id in self._meta:
+                self._meta[contact_id].update(fields)
+
+    async def append(
+        self,
+        *,
+        contact_id: str,
+        client_key: str | None,
+        entry: dict[str, Any],
+        require_open: bool = True,
+    ) -> Appended:
+        with self._lock:
+            meta = self._meta.get(contact_id)
+            if require_open and (meta is None or meta.get("state") == "ended"):
+                raise ConversationClosed(contact_id)
+            ids = self._ids.setdefault(contact_id, {})
+            log = self._log.setdefault(contact_id, [])
+            if client_key and client_key in ids:
+                seq = ids[client_key]
+                return Appended(seq, True, log[seq - 1])
+            stored = {"seq": len(log) + 1, **entry}
+            log.append(stored)
+            if client_key:
+                ids[client_key] = stored["seq"]
+            self._expires[contact_id] = time.monotonic() + retention_s()
+            return Appended(stored["seq"], False, stored)
+
+    async def since(self, *, contact_id: str, after: int) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._log.get(contact_id, [])[max(after, 0) :])
+
+    async def last_seq(self, *, contact_id: str) -> int:
+        with self._lock:
+            return len(self._log.get(contact_id, []))
+
+    async def conversation_delete(self, *, contact_id: str) -> None:
+        with self._lock:
+            self._drop(contact_id)
+
+    async def deadline_set(self, *, name: str, contact_id: str, at: float) -> None:
+        with self._lock:
+            self._due.setdefault(name, {})[contact_id] = at
+
+    async def deadline_clear(self, *, name: str, contact_id: str) -> None:
+        with self._lock:
+            self._due.get(name, {}).pop(contact_id, None)
+
+    async def deadlines_claim(self, *, name: str, now: float) -> list[str]:
+        with self._lock:
+            table = self._due.get(name, {})
+            due = [cid for cid, at in table.items() if at <= now]
+            for cid in due:
+                del table[cid]
+            return due
+
+    async def volunteer_contacts(self, *, volunteer_id: int) -> set[str]:
+        with self._lock:
+            return set(self._vol.get(volunteer_id, set()))
+
+    async def volunteer_contact_set(
+        self, *, volunteer_id: int, contact_id: str, present: bool
+    ) -> None:
+        with self._lock:
+            contacts = self._vol.setdefault(volunteer_id, set())
+            (contacts.add if present else contacts.discard)(contact_id)
+
+
+_memory_store = MemoryConversationStore()
+
+
+def conversation_store() -> ConversationStore:
+    """Redis when ``REDIS_URL`` is set (``CHAT_STORE`` may override), else memory."""
+    kind = getattr(settings, "CHAT_STORE", "") or ("redis" if settings.REDIS_URL else "memory")
+    if kind == "memory":
+        return _memory_store
+    return RedisConversationStore()

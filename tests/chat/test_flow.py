@@ -1,0 +1,59 @@
+"""The core path through the real ASGI app: start → offer → accept → messages → end →
+wrap-up, on PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from registrations.models import Registration
+from tests.chat.conftest import console_connect, conversation, on_duty
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+WRAPUP = dict(
+    topics=["loneliness", "grief"],
+    age_band="75_plus",
+    gender="woman",
+    referral_given=True,
+    handed_over="none",
+    ending="completed",
+)
+
+
+async def test_conversation_from_start_to_wrapup(chat_env: Any, anna: Any) -> None:
+    console = await console_connect("anna")
+    await on_duty(console)
+    caller, token, cid = await conversation(console)
+    joined = caller.frames[-1]
+    assert joined["alias"] == "Anna" and joined["seq"] == 1
+
+    await caller.send(type="message", id="c1", text="Hallo")
+    ack = await caller.expect("ack", id="c1")
+    assert ack["seq"] == 2
+    got = await console.expect("message", contact_id=cid)
+    assert got["text"] == "Hallo" and got["from"] == "caller" and got["seq"] == 2
+
+    await console.send(type="message", contact_id=cid, id="v1", text="Dag, ik luister.")
+    await console.expect("ack", id="v1")
+    reply = await caller.expect("message", seq=3)
+    assert reply["text"] == "Dag, ik luister." and reply["from"] == "volunteer"
+
+    await console.send(type="typing", contact_id=cid, active=True)
+    assert (await caller.expect("typing"))["active"] is True
+    await caller.send(type="seen", upto=3)
+    assert (await console.expect("receipt", contact_id=cid))["upto"] == 3
+
+    await console.send(type="contact.end", contact_id=cid)
+    ended = await caller.expect("ended")
+    assert ended["by"] == "volunteer" and ended["seq"] == 4
+    assert (await caller.expect("__close__"))["code"] == 4000
+    await console.expect("contact", contact_id=cid, state="wrap_up")
+
+    await console.send(type="wrapup", contact_id=cid, **WRAPUP)
+    await console.expect("wrapup.saved", contact_id=cid)
+    row = await sync_to_async(Registration.objects.get)()
+    assert row.topics == ["loneliness", "grief"] and row.age_band == "75_plus"
+    await console.close()
