@@ -6,3 +6,8 @@ class TelephonyConfig(AppConfig):
     name = "telephony"
     verbose_name = _("Telephony")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from telephony import callout, checks  # noqa: F401  (registers the system check)
+
+        callout.connect()
