@@ -98,6 +98,9 @@ def asgi_server(django_db_setup: None, django_db_blocker: Any) -> Iterator[str]:
         pytest.skip("browser tests share the test database with a server process: PostgreSQL only")
     port = free_port()
     env = dict(os.environ)
+    # The browser fixture lifts Django's async-safety guard for this process only; the
+    # server keeps it, so a sync ORM call in a consumer still fails loudly.
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     env.update(
         DJANGO_SETTINGS_MODULE="tests.settings",
         DATABASE_URL=_database_url(connection.settings_dict),
