@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 HOURS = 24
+ACCEPT_DRAWS = 4  # accept delays drawn per caller (offers beyond reuse them in turn)
 
 #: Share of a day's calls per hour, 00:00 first: quiet around 04:00, busiest in the
 #: evening (the line's public figures: more than half outside office hours).
@@ -262,6 +263,9 @@ class Caller:
     patience_s: float
     talk_s: float
     counted: bool  # False during the warm-up
+    #: How long the volunteer takes to accept the 1st, 2nd, ... offer of this caller:
+    #: drawn with the caller so a what-if changes who answers, not how fast.
+    accept_delays_s: tuple[float, ...] = ()
 
 
 @dataclass
@@ -291,6 +295,8 @@ def day_draw(scenario: Scenario, branches: Sequence[Branch] | None = None) -> Da
     if unknown:
         raise ScenarioError(f"branch_scale: unknown branch(es) {', '.join(unknown)}")
     rng = random.Random(f"listenline-sim:{scenario.seed}:callers")  # noqa: S311 - a simulation
+    delays = random.Random(f"listenline-sim:{scenario.seed}:accept")  # noqa: S311
+    low, high = scenario.accept_delay_min_s, scenario.accept_delay_max_s
     total_profile = sum(scenario.arrival_profile)
     weights = [b.population for b in branch_list]
     callers: list[Caller] = []
@@ -313,6 +319,7 @@ def day_draw(scenario: Scenario, branches: Sequence[Branch] | None = None) -> Da
                     patience_s=rng.expovariate(1.0 / scenario.patience_mean_s),
                     talk_s=rng.expovariate(1.0 / scenario.talk_mean_s),
                     counted=counted,
+                    accept_delays_s=tuple(delays.uniform(low, high) for _ in range(ACCEPT_DRAWS)),
                 )
             )
 
