@@ -456,6 +456,11 @@ class Engine:
         self._presence_events(volunteer_id, vol.branch, changed, out)
         if state == "available":
             await self._match_volunteer(volunteer_id, out)
+        elif changed and vol.branch in strict_branches(await self.topology(), self.policy):
+            # the last one on duty of a strict branch left: its home-only ring is skipped
+            from routing.ticker import sweep
+
+            await sweep(self, out)
         await self._deliver(out)
 
     def _presence_events(

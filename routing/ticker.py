@@ -66,13 +66,13 @@ async def tick_once(engine: Engine, *, now: float | None = None) -> dict[str, in
             if c is not None:
                 engine._requeued(c, "dropped", out)
                 await engine._match_contact(cid, c.home, c.channel, c.score, out)
-    report["swept"] = await _sweep(engine, out)
+    report["swept"] = await sweep(engine, out)
     if out.events or out.trail:
         await engine.sink.deliver(out.events, out.trail)
     return report
 
 
-async def _sweep(engine: Engine, out: object) -> int:
+async def sweep(engine: Engine, out: object) -> int:
     """Offer queue heads, oldest first, until no head can be placed."""
     swept = 0
     tried: set[str] = set()
