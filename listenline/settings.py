@@ -143,7 +143,9 @@ ROUTING = {
     "DROP_GRACE_S": env_float("ROUTING_DROP_GRACE_S", 60.0),
     "WAIT_CAP_S": env_float("ROUTING_WAIT_CAP_S", 60.0),
     "TICK_S": env_float("ROUTING_TICK_S", 1.0),
+    "TICKER": env_bool("ROUTING_TICKER", True),
 }
+FAIR_USE_MESSAGE = env_str("FAIR_USE_MESSAGE", "") or None
 FAIR_USE_LIMIT = env_int("FAIR_USE_LIMIT", 4)
 FAIR_USE_WINDOW_S = env_int("FAIR_USE_WINDOW_S", 24 * 3600)
 
