@@ -69,6 +69,8 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
         "platform": platform.platform(terse=True),
+        # Other work on the machine skews timings; say how busy it was.
+        "load_average_1m": round(os.getloadavg()[0], 2),
     }
 
 

@@ -24,6 +24,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import django_setup, goal, machine, result_print  # noqa: E402
 
+PER_SEED_KEYS = (
+    "offered",
+    "answered",
+    "share_answered",
+    "share_answered_within_60s",
+    "share_answered_home",
+)
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -83,13 +91,12 @@ def main() -> int:
         "mean_of_days": results_mean(runs),
         "default_vs_national_answered_ratio_per_seed": per_seed_ratio,
         "baseline": "national (one national pool)",
-        "per_seed": [
-            {
-                "seed": run.scenario.seed,
-                "policies": {p: r.summary() for p, r in run.results.items()},
+        "per_seed": {
+            str(run.scenario.seed): {
+                p: {k: r.summary()[k] for k in PER_SEED_KEYS} for p, r in run.results.items()
             }
             for run in runs
-        ],
+        },
         "runtime_s": round(elapsed, 2),
         "runtime_per_day_4_policies_s": round(elapsed / len(runs), 2),
         "machine": machine(),
