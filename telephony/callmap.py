@@ -20,12 +20,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import weakref
 from typing import Any
 
 from django.conf import settings
 
 TTL_S = 24 * 3600
-_clients: dict[int, Any] = {}
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
 _memory: dict[str, tuple[float, Any]] = {}
 
 
@@ -38,10 +39,10 @@ def _redis() -> Any | None:
         return None
     import redis.asyncio as aioredis
 
-    key = id(asyncio.get_running_loop())
-    client = _clients.get(key)
+    loop = asyncio.get_running_loop()  # a client belongs to one loop (tests make many)
+    client = _clients.get(loop)
     if client is None:
-        client = _clients[key] = aioredis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
+        client = _clients[loop] = aioredis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
     return client
 
 

@@ -13,6 +13,7 @@ TwilioRestException's message (it can quote the number it refused).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections.abc import Coroutine
@@ -32,6 +33,9 @@ logger = logging.getLogger(__name__)
 DELETE_AFTER_S = 60  # Twilio: wait at least a minute before deleting a finished call
 ENQUEUE_GRACE_STEPS = 40  # x 50 ms
 _background: set[asyncio.Task[None]] = set()
+#: Contacts whose caller is being moved back to hold: their next call-out waits for it,
+#: so the new volunteer never joins the conference the caller is about to leave.
+_moving: dict[str, asyncio.Event] = {}
 
 
 # --- background work ----------------------------------------------------------------------
@@ -48,7 +52,11 @@ async def _quietly(coro: Coroutine[Any, Any, None], what: str) -> None:
 
 
 def spawn(coro: Coroutine[Any, Any, None], what: str) -> None:
-    task = asyncio.get_running_loop().create_task(_quietly(coro, what))
+    """Run in the background, outside the request's context: the request's executor for
+    ``sync_to_async`` is gone by the time the task needs it."""
+    task = asyncio.get_running_loop().create_task(
+        _quietly(coro, what), context=contextvars.Context()
+    )
     _background.add(task)
     task.add_done_callback(_background.discard)
 
@@ -76,15 +84,16 @@ async def require_active(contact_id: str, volunteer_id: str) -> ContactState:
 
 
 async def offer_missed(*, contact_id: str, volunteer_id: str) -> None:
-    """No answer, busy, voicemail or no key: routing should count a miss and move on.
-    routing.services has no ``offer_miss`` yet; until it does a decline moves on at once
-    (and an unanswered ring still expires as a miss on routing's own timer)."""
+    """No answer, busy, voicemail or no key: a missed offer. routing.services has no
+    ``offer_miss`` yet (see the report); until it has, the offer runs out on routing's
+    own timer (``OFFER_TIMEOUT_S``), which counts the miss and pauses after two. A
+    decline would hand the caller straight back to the same lone volunteer, ringing a
+    phone nobody answers in a loop."""
     miss = getattr(routing, "offer_miss", None)
+    if miss is None:
+        return
     try:
-        if miss is not None:
-            await miss(contact_id=contact_id, volunteer_id=volunteer_id)
-        else:
-            await routing.offer_decline(contact_id=contact_id, volunteer_id=volunteer_id)
+        await miss(contact_id=contact_id, volunteer_id=volunteer_id)
     except TransitionRefused:
         pass
 
@@ -107,6 +116,9 @@ async def _call_info(contact_id: str) -> dict[str, str]:
 
 async def volunteer_call_out(contact_id: str, volunteer_id: str) -> None:
     """Ring the volunteer's phone for an offered phone contact."""
+    moving = _moving.get(contact_id)
+    if moving is not None:
+        await moving.wait()
     info = await _call_info(contact_id)
     if not info.get("caller"):
         return  # not a Twilio call (a routing test or simulation): nothing to ring
@@ -190,15 +202,21 @@ async def add_crisis_line(contact_id: str) -> None:
         await callmap.contact_set(contact_id, crisis=participant.call_sid)
 
 
-async def caller_back_to_hold(contact_id: str) -> None:
+async def caller_back_to_hold(contact_id: str, moving: asyncio.Event) -> None:
     """The volunteer is gone mid-call: tell the caller and wait for the next one."""
-    info = await callmap.contact_get(contact_id)
-    active = info.get("active")
-    if active:
-        await callmap.contact_unset(contact_id, "active")
-        spawn(hang_up(active, answered=True), "hang-up")
-    if info.get("caller"):
-        await redirect(info["caller"], twiml.caller_hold(contact_id, greet=False, requeued=True))
+    try:
+        info = await callmap.contact_get(contact_id)
+        active = info.get("active")
+        if active:
+            await callmap.contact_unset(contact_id, "active")
+            spawn(hang_up(active, answered=True), "hang-up")
+        if info.get("caller"):
+            document = twiml.caller_hold(contact_id, greet=False, requeued=True)
+            await redirect(info["caller"], document)
+    finally:
+        moving.set()
+        if _moving.get(contact_id) is moving:
+            del _moving[contact_id]
 
 
 async def cancel_call_out(contact_id: str, volunteer_id: str) -> None:
@@ -243,7 +261,9 @@ def on_offer_withdrawn(event: Event) -> None:
 
 def on_contact_requeued(event: Event) -> None:
     if event.payload.get("channel") == "phone":
-        spawn(caller_back_to_hold(event.payload["contact_id"]), "back to hold")
+        contact_id = event.payload["contact_id"]
+        moving = _moving[contact_id] = asyncio.Event()
+        spawn(caller_back_to_hold(contact_id, moving), "back to hold")
 
 
 def connect() -> None:

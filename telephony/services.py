@@ -104,7 +104,10 @@ async def volunteer_answer(*, contact_id: str, volunteer_id: str, fields: CallFi
 async def volunteer_accept(*, contact_id: str, volunteer_id: str, fields: CallFields) -> str:
     """Digits from the whisper: 1 takes the call into the contact's conference."""
     if fields.digits != "1":
-        await callout.offer_missed(contact_id=contact_id, volunteer_id=volunteer_id)
+        try:  # another key: a deliberate "not now"
+            await routing.offer_decline(contact_id=contact_id, volunteer_id=volunteer_id)
+        except TransitionRefused:
+            pass
         return twiml.goodbye(_("The caller goes to another volunteer."))
     try:
         await routing.offer_accept(contact_id=contact_id, volunteer_id=volunteer_id)
