@@ -26,6 +26,8 @@ from typing import Any
 from django.conf import settings
 
 TTL_S = 24 * 3600
+TOMBSTONE = '{"r": "over"}'
+TOMBSTONE_TTL_S = 3600
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
 _memory: dict[str, tuple[float, Any]] = {}
 
@@ -90,14 +92,19 @@ async def call_get(call_sid: str) -> dict[str, str] | None:
 
 
 async def call_take(call_sid: str) -> dict[str, str] | None:
-    """Atomically read and forget a leg: only the first caller gets it."""
+    """Atomically end a leg: only the first caller gets its entry; a tombstone (no
+    contact, one hour) remains so a late duplicate of any webhook finds the call over."""
     r = _redis()
+    key = _call_key(call_sid)
     if r is None:
-        raw = _mem_get(_call_key(call_sid))
-        _memory.pop(_call_key(call_sid), None)
+        raw = _mem_get(key)
+        if raw is not None:
+            _memory[key] = (time.monotonic() + TOMBSTONE_TTL_S, TOMBSTONE)
     else:
-        raw = await r.getdel(_call_key(call_sid))
-    return json.loads(raw) if raw else None
+        raw = await r.set(key, TOMBSTONE, xx=True, get=True, ex=TOMBSTONE_TTL_S)
+    if not raw or raw == TOMBSTONE:
+        return None
+    return json.loads(raw)
 
 
 async def contact_set(contact_id: str, **fields: str) -> None:

@@ -231,9 +231,12 @@ async def schedule_delete(call_sid: str) -> None:
     """Delete the Call resource at Twilio once it is final (a Celery task, with backoff)."""
     from telephony.tasks import call_resource_delete
 
-    await sync_to_async(call_resource_delete.apply_async)(
-        args=(call_sid, time.time()), countdown=DELETE_AFTER_S
-    )
+    try:
+        await sync_to_async(call_resource_delete.apply_async)(
+            args=(call_sid, time.time()), countdown=DELETE_AFTER_S
+        )
+    except Exception as exc:  # the broker is down, or an eager retry propagated
+        logger.warning("telephony: could not queue a Call deletion (%s)", type(exc).__name__)
 
 
 async def forget_if_done(contact_id: str) -> None:

@@ -55,7 +55,9 @@ async def _enqueue(
     sid = fields.call_sid
     if not await callmap.call_claim(sid, {"r": "caller", "c": ""}):
         known = await callmap.call_get(sid)
-        return twiml.caller_hold(known["c"], greet=False) if known and known["c"] else twiml.empty()
+        if known and known.get("c"):
+            return twiml.caller_hold(known["c"], greet=False)
+        return twiml.empty()
     try:
         ticket = await routing.contact_enqueue(
             channel="phone",
