@@ -75,6 +75,9 @@ def cmd_demo(argv: Sequence[str]) -> int:
     os.environ["DJANGO_SETTINGS_MODULE"] = "listenline.settings"
     base = f"http://{args.host}:{args.port}"
     os.environ.setdefault("PUBLIC_BASE_URL", base)
+    from telephony.demo import demo_twilio_env  # env wins; else a generated demo token
+
+    demo_twilio_env(home)
     os.environ.setdefault("ALLOWED_HOSTS", f"{args.host},127.0.0.1,localhost,[::1]")
 
     import django
