@@ -85,9 +85,7 @@ class Client_:
         while True:
             left = deadline - loop.time()
             if left <= 0:
-                raise AssertionError(
-                    f"no {type_} {match} within {wait}s; saw {self.frames[-8:]}"
-                )
+                raise AssertionError(f"no {type_} {match} within {wait}s; saw {self.frames[-8:]}")
             frame = await self.next(left)
             if frame["type"] == type_ and all(frame.get(k) == v for k, v in match.items()):
                 return frame
@@ -146,7 +144,17 @@ async def conversation(
     return caller, session["token"], offer["contact_id"]
 
 
-@pytest.fixture
-async def cleanup_chat_keys(settings: Any) -> AsyncIterator[None]:
+@pytest.fixture(autouse=True)
+async def background_stopped(settings: Any) -> AsyncIterator[None]:
+    """Stop the per-loop background tasks (routing ticker, chat sweeper, queue watch)
+    inside the test's loop, so closing the loop never waits on them; drop chat keys."""
     yield
-    await redis_cleanup(settings.CHAT_REDIS_PREFIX)
+    current = asyncio.current_task()
+    tasks = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=5)
+    prefix = getattr(settings, "CHAT_REDIS_PREFIX", "")
+    if prefix.startswith("lltest:"):
+        await redis_cleanup(prefix)
