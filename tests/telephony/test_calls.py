@@ -71,7 +71,7 @@ async def test_volunteer_who_presses_nothing_counts_as_missed(sim, line, clock):
     await on_duty(line["anna"])
     call = await sim.incoming(from_=CALLER, to=UTRECHT_NUMBER)
     [leg] = sim.outbound(to=ANNA_PHONE)
-    assert leg.over and any("No key pressed" in text for text in leg.heard)
+    assert leg.over and any("Geen toets ingedrukt" in text for text in leg.heard)
     assert not sim.conference_of(call).started
     assert len(sim.outbound(to=ANNA_PHONE)) == 1  # no ringing loop: the timer decides
     for rings in (2, 2):  # the 1st miss rings her again; the 2nd pauses her
@@ -98,7 +98,7 @@ async def test_volunteer_who_presses_another_key_declines(sim, line, clock):
 async def test_caller_who_hangs_up_while_waiting_is_recorded_as_abandoned(sim, line, clock):
     call = await sim.incoming(from_=CALLER, to=UTRECHT_NUMBER)
     contact = contact_of(sim)
-    assert any("number 1 in line" in text for text in call.heard)
+    assert any("nummer 1 in de wachtrij" in text for text in call.heard)
     clock.advance(42)
     await sim.hold_tick(call)
     await sim.hangup(call)
@@ -118,7 +118,7 @@ async def test_volunteer_who_drops_mid_call_hands_the_caller_to_the_next(sim, li
     sim.phones[ANNA_PHONE] = Phone(answers=False)  # her line is dead now
     await on_duty(line["bram"])
     await sim.hangup(first)  # the volunteer's phone drops
-    assert any("connection with your volunteer was lost" in t for t in call.heard)
+    assert any("verbinding met uw gesprekspartner is verbroken" in t for t in call.heard)
     assert not call.over
     state = await state_of(contact)
     if state.state == "offered" and state.offered_to == str(line["anna"].pk):
@@ -169,7 +169,7 @@ async def test_volunteer_ends_the_call_from_the_console(sim, line):
     await services.call_end(contact_id=contact, volunteer_id=line["anna"].pk)
     await sim.settle()
     assert call.over and leg.over
-    assert any("conversation has ended" in t for t in call.heard)
+    assert any("gesprek is beëindigd" in t for t in call.heard)
     assert (await state_of(contact)).state == "wrap_up"
 
 
@@ -202,7 +202,7 @@ async def test_withheld_numbers_do_not_share_one_limit(sim, line):
 async def test_national_number_offers_a_region_menu_and_goes_on_without_a_key(sim, line):
     await on_duty(line["carla"])
     call = await sim.incoming(from_=CALLER, to=NATIONAL_NUMBER)  # no key pressed
-    assert any("region code" in t for t in call.heard)
+    assert any("regiocode" in t for t in call.heard)
     state = await state_of(contact_of(sim))
     assert state.home == "*" and state.state == "active"  # national: Carla may take it
 
