@@ -25,14 +25,18 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def chat(request: HttpRequest) -> HttpResponse:
-    return render(request, "frontend/chat.html")
+    from chat.pages import chat_page_context
+
+    return render(request, "frontend/chat.html", chat_page_context())
 
 
 @login_required
 @require_GET
 def console(request: HttpRequest) -> HttpResponse:
     volunteer = Volunteer.objects.select_related("branch").filter(user_id=_user_id(request)).first()
-    return render(request, "frontend/console.html", {"volunteer": volunteer})
+    from chat.pages import console_page_context
+
+    return render(request, "frontend/console.html", console_page_context(volunteer))
 
 
 @login_required
