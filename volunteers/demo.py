@@ -24,21 +24,26 @@ class DemoAccount:
     branch_slug: str | None
     alias: str | None = None
     takes_phone: bool = True
+    phone_number: str = ""
 
 
 DEMO_ACCOUNTS = (
     DemoAccount("coordinator", Role.NATIONAL_COORDINATOR, None),
     DemoAccount("manager.utrecht", Role.BRANCH_MANAGER, "utrecht"),
-    DemoAccount("anna", Role.VOLUNTEER, "utrecht", alias="Anna"),
-    DemoAccount("bram", Role.VOLUNTEER, "utrecht", alias="Bram"),
-    DemoAccount("carla", Role.VOLUNTEER, "eemland", alias="Carla"),
+    DemoAccount("anna", Role.VOLUNTEER, "utrecht", alias="Anna", phone_number="+3197010000001"),
+    DemoAccount("bram", Role.VOLUNTEER, "utrecht", alias="Bram", phone_number="+3197010000002"),
+    DemoAccount("carla", Role.VOLUNTEER, "eemland", alias="Carla", phone_number="+3197010000003"),
 )
+#: The demo's local number for Utrecht (a Dutch test range), so the simulator can dial it.
+DEMO_BRANCH_NUMBERS = {"utrecht": "+31301110000"}
 
 
 @transaction.atomic
 def demo_seed() -> list[DemoAccount]:
     """Create the demo accounts that are missing; existing ones are left as they are."""
     roles_ensure()
+    for slug, number in DEMO_BRANCH_NUMBERS.items():
+        Branch.objects.filter(slug=slug, local_phone_number="").update(local_phone_number=number)
     user_model = get_user_model()
     for account in DEMO_ACCOUNTS:
         user, created = user_model.objects.get_or_create(username=account.username)
@@ -55,6 +60,7 @@ def demo_seed() -> list[DemoAccount]:
                 branch=branch,
                 chat_limit=2,
                 takes_phone=account.takes_phone,
+                phone_number=account.phone_number,
             )
         role_assign(user=user, role=account.role, branch=branch)
     return list(DEMO_ACCOUNTS)
