@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Refresh the translations after adding or changing a translatable string:
 #
-#   scripts/i18n.sh          extract strings into listenline/locale/{nl,en}/LC_MESSAGES/*.po
-#                            (keeps existing translations), then compile the .mo files
-#   scripts/i18n.sh --check  fail when a committed .mo does not match its .po; list the
+#   scripts/i18n.sh          extract strings into the .po files (keeps existing
+#                            translations), then compile the .mo files
+#   scripts/i18n.sh --check  fail when a committed .mo does not match its .po; count the
 #                            Dutch strings that still need a translation (.ci/run uses this)
+#
+# Strings go to listenline/locale (LOCALE_PATHS), except those of an app with its own
+# locale/ folder (telephony/locale), which keep going there.
 #
 # Source strings are English; Dutch is the default language, so fill every empty or
 # "fuzzy" msgstr in locale/nl before committing, then run this script again. Commit the
@@ -33,9 +36,10 @@ check() {
     local status=0 po mo tmp
     tmp="$(mktemp -d)"
     trap 'rm -rf "$tmp"' RETURN
-    for po in "$LOCALE_DIR"/*/LC_MESSAGES/*.po; do
+    shopt -s nullglob
+    for po in */locale/*/LC_MESSAGES/*.po; do
         mo="${po%.po}.mo"
-        msgfmt --check -o "$tmp/fresh.mo" "$po"
+        msgfmt --check-format --check-domain -o "$tmp/fresh.mo" "$po"
         if [[ ! -f "$mo" ]]; then
             echo "i18n: $mo is missing: run scripts/i18n.sh" >&2
             status=1
@@ -52,16 +56,11 @@ PY
             status=1
         fi
     done
-    for po in "$LOCALE_DIR"/nl/LC_MESSAGES/*.po; do
-        local untranslated
-        untranslated="$(msgattrib --untranslated --no-obsolete "$po" | grep -c '^msgid ' || true)"
-        local fuzzy
-        fuzzy="$(msgattrib --only-fuzzy --no-obsolete "$po" | grep -c '^msgid ' || true)"
-        # msgattrib prints the header entry too when it prints anything.
-        (( untranslated > 0 )) && untranslated=$((untranslated - 1))
-        (( fuzzy > 0 )) && fuzzy=$((fuzzy - 1))
-        if (( untranslated + fuzzy > 0 )); then
-            echo "i18n: warning: $po has $untranslated untranslated and $fuzzy fuzzy strings" >&2
+    for po in */locale/nl/LC_MESSAGES/*.po; do
+        local stats
+        stats="$(LC_ALL=C msgfmt --statistics -o /dev/null "$po" 2>&1)"
+        if [[ "$stats" == *fuzzy* || "$stats" == *untranslated* ]]; then
+            echo "i18n: warning: $po: $stats (Dutch is the default: translate them)" >&2
         fi
     done
     return $status
