@@ -21,13 +21,32 @@ class Place:
     estimate_s: int | None
 
 
+STALE_TOPOLOGY = ("unknown_branch", "unknown_municipality")
+
+
+def _topology_forget() -> None:
+    """Routing caches its topology for a minute; one loaded before the branches existed
+    (a fresh database) would refuse every real branch. Ask for a reload on such a miss.
+    TODO(routing): reload on a miss inside the engine, then drop this."""
+    engine = routing.get_engine()
+    if hasattr(engine, "_topology_at"):
+        engine._topology_at = -1e18
+
+
 async def contact_enqueue(
     *, channel: str, home_branch: str | None, municipality_code: str | None
 ) -> str:
-    ticket = await routing.contact_enqueue(
-        channel=channel, home_branch=home_branch, municipality_code=municipality_code
-    )
-    return str(getattr(ticket, "contact_id", ticket))
+    for attempt in (1, 2):
+        try:
+            ticket = await routing.contact_enqueue(
+                channel=channel, home_branch=home_branch, municipality_code=municipality_code
+            )
+            return str(getattr(ticket, "contact_id", ticket))
+        except TransitionRefused as refused:
+            if attempt == 2 or refused.code not in STALE_TOPOLOGY:
+                raise
+            _topology_forget()
+    raise AssertionError("unreachable")
 
 
 async def contact_abandon(*, contact_id: str) -> None:
@@ -64,6 +83,14 @@ async def volunteer_get(*, volunteer_id: int) -> Any:
 
 
 async def volunteer_presence_set(*, volunteer_id: int, channel: str, state: str) -> Any:
+    try:
+        return await routing.volunteer_presence_set(
+            volunteer_id=str(volunteer_id), channel=channel, state=state
+        )
+    except TransitionRefused as refused:
+        if refused.code not in STALE_TOPOLOGY:
+            raise
+        _topology_forget()
     return await routing.volunteer_presence_set(
         volunteer_id=str(volunteer_id), channel=channel, state=state
     )
@@ -111,6 +138,12 @@ async def branch_snapshot(*, branch: str | None) -> Any:
     """One branch's counts, or the whole line's with ``branch=None``."""
     if branch is None:
         return await routing.national_snapshot()
+    try:
+        return await routing.branch_snapshot(branch=branch)
+    except TransitionRefused as refused:
+        if refused.code not in STALE_TOPOLOGY:
+            raise
+        _topology_forget()
     return await routing.branch_snapshot(branch=branch)
 
 

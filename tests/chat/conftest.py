@@ -156,5 +156,6 @@ async def background_stopped(settings: Any) -> AsyncIterator[None]:
     if tasks:
         await asyncio.wait(tasks, timeout=5)
     prefix = getattr(settings, "CHAT_REDIS_PREFIX", "")
-    if prefix.startswith("lltest:"):
+    if prefix.startswith("lltest:chat:"):
         await redis_cleanup(prefix)
+        await redis_cleanup(prefix.replace("lltest:chat:", "lltest:rt:", 1))

@@ -35,7 +35,7 @@
   function bubble(id, from, text, state) {
     var li = document.getElementById("m-" + id);
     if (!li) {
-      li = document.createElement("li");
+      li = document.createElement("div");
       li.id = "m-" + id;
       li.className = "msg msg-" + from;
       var who = document.createElement("span");
@@ -54,7 +54,7 @@
     return li;
   }
   function note(text) {
-    var li = document.createElement("li");
+    var li = document.createElement("div");
     li.className = "msg-notice";
     li.textContent = text;
     $("messages").appendChild(li);

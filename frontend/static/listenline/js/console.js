@@ -118,7 +118,7 @@
     var el = document.getElementById("contact-" + contactId);
     var log = el && el.querySelector(".messages");
     if (!log) { return; }
-    var li = document.createElement("li");
+    var li = document.createElement("div");
     li.className = cls;
     if (who) { var w = document.createElement("span"); w.className = "who"; w.textContent = who; li.appendChild(w); }
     var p = document.createElement("p"); p.className = "text"; p.textContent = text; li.appendChild(p);
@@ -157,6 +157,7 @@
   function receive(f) {
     switch (f.type) {
       case "state":
+        app.dataset.ready = "1";
         Object.keys(f.presence).forEach(function (ch) { presence(ch, f.presence[ch]); });
         var live = {};
         f.contacts.forEach(function (c) { live[c.contact_id] = true; if (c.state === "offered") { offer(c); } else { contact(c); } });
