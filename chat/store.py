@@ -88,6 +88,10 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def retention_s() -> int:
     return int(getattr(settings, "CHAT_RETENTION_S", 6 * 3600))
 
@@ -169,11 +173,11 @@ class RedisConversationStore:
 
     async def token_lookup(self, *, token_hash: str) -> str | None:
         value = await redis_client().get(self._tok(token_hash))
-        return value.decode() if value is not None else None
+        return _text(value) if value is not None else None
 
     async def meta_get(self, *, contact_id: str) -> dict[str, str]:
         raw = await redis_client().hgetall(self._k(contact_id, "meta"))
-        return {k.decode(): v.decode() for k, v in raw.items()}
+        return {_text(k): _text(v) for k, v in raw.items()}
 
     async def meta_set(self, *, contact_id: str, fields: dict[str, str]) -> None:
         # Only an existing conversation is updated: a late write must not resurrect one.
@@ -189,7 +193,12 @@ class RedisConversationStore:
         require_open: bool = True,
     ) -> Appended:
         keys = [self._k(contact_id, p) for p in ("meta", "log", "ids")]
-        args = [client_key or "", _body(entry), retention_s(), "1" if require_open else "0"]
+        args: list[str | int] = [
+            client_key or "",
+            _body(entry),
+            retention_s(),
+            "1" if require_open else "0",
+        ]
         seq, dup = await redis_client().eval(APPEND_LUA, 3, *keys, *args)
         if int(seq) < 0:
             raise ConversationClosed(contact_id)
@@ -231,7 +240,7 @@ class RedisConversationStore:
         return f"{self.prefix}:v:{volunteer_id}"
 
     async def volunteer_contacts(self, *, volunteer_id: int) -> set[str]:
-        return {m.decode() for m in await redis_client().smembers(self._v(volunteer_id))}
+        return {_text(m) for m in await redis_client().smembers(self._v(volunteer_id))}
 
     async def volunteer_contact_set(
         self, *, volunteer_id: int, contact_id: str, present: bool
