@@ -149,12 +149,29 @@ FAIR_USE_MESSAGE = env_str("FAIR_USE_MESSAGE", "") or None
 FAIR_USE_LIMIT = env_int("FAIR_USE_LIMIT", 4)
 FAIR_USE_WINDOW_S = env_int("FAIR_USE_WINDOW_S", 24 * 3600)
 
+# --- Chat -----------------------------------------------------------------------------
+# Message text lives only in the chat store (Redis, or process memory in the demo), under
+# keys that expire after CHAT_RETENTION_S and are deleted when the conversation ends.
+CHAT_STORE = env_str("CHAT_STORE", "")  # "" follows REDIS_URL: redis, else memory
+CHAT_REDIS_PREFIX = env_str("CHAT_REDIS_PREFIX", "ll:chat")
+CHAT_RETENTION_S = env_int("CHAT_RETENTION_S", 6 * 3600)
+CHAT_CALLER_GRACE_S = env_float("CHAT_CALLER_GRACE_S", 300.0)
+CHAT_SWEEP_S = env_float("CHAT_SWEEP_S", 1.0)
+CHAT_QUEUE_DEBOUNCE_S = env_float("CHAT_QUEUE_DEBOUNCE_S", 1.0)
+CHAT_QUEUE_REFRESH_S = env_float("CHAT_QUEUE_REFRESH_S", 30.0)
+
 # --- Telephony ------------------------------------------------------------------------
 TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID", "")
 TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN", "")
 TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL", "")
 LINE_PHONE_NUMBER = env_str("LINE_PHONE_NUMBER", "0900 0767")
 CRISIS_PHONE_NUMBER = env_str("CRISIS_PHONE_NUMBER", "113")
+TELEPHONY_REGION_MENU = env_bool("TELEPHONY_REGION_MENU", True)
+TELEPHONY_HOLD_MUSIC_URL = env_str("TELEPHONY_HOLD_MUSIC_URL", "")
+TELEPHONY_REDIS_PREFIX = env_str("TELEPHONY_REDIS_PREFIX", "")
+TWILIO_HTTP_TRANSPORT = env_str("TWILIO_HTTP_TRANSPORT", "")
+# Only the webhook benchmark turns this on: a trivial view as its baseline.
+TELEPHONY_BENCHMARK_VIEW = env_bool("LISTENLINE_BENCHMARK_VIEW", False)
 
 # --- Auth, i18n, static -----------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
