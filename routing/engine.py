@@ -12,28 +12,31 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from routing import events as ev
+from routing import selectors
 from routing.clock import Clock, SystemClock
 from routing.errors import FairUseRefused, TransitionRefused
 from routing.fairuse import FairUse
-from routing.policy import (
-    CHANNELS,
-    NATIONAL,
-    PRESENCES,
-    RoutingPolicy,
-    Topology,
-    contact_tiers,
-    strict_branches,
-    volunteer_queues,
-)
-from routing.store.base import ContactState, Offer, RoutingStore
+from routing.matching import Outbox, branch_groups, match_contact, match_volunteer
+from routing.policy import CHANNELS, NATIONAL, PRESENCES, RoutingPolicy, Topology, strict_branches
+from routing.selectors import DEFAULT_HANDLE_S, MAX_ESTIMATE_S, BranchSnapshot, QueueView
+from routing.store.base import ContactState, RoutingStore
 from routing.trail import CollectingSink, TrailEntry, started_hour
 
-DEFAULT_HANDLE_S = {"phone": 20 * 60.0, "chat": 30 * 60.0}
-MAX_ESTIMATE_S = 2 * 3600
+__all__ = [
+    "DEFAULT_HANDLE_S",
+    "MAX_ESTIMATE_S",
+    "BranchSnapshot",
+    "ContactTicket",
+    "Directory",
+    "Engine",
+    "QueueView",
+    "Sink",
+    "VolunteerInfo",
+]
 
 
 @dataclass(frozen=True)
@@ -57,37 +60,6 @@ class ContactTicket:
     channel: str
     home_branch: str | None
     state: str
-
-
-@dataclass(frozen=True)
-class QueueView:
-    state: str
-    position: int  # 1 = next; 0 when no longer waiting
-    waiting_ahead: int
-    estimate_s: int | None  # None: nobody on duty for the channel, no honest estimate
-
-
-@dataclass(frozen=True)
-class BranchSnapshot:
-    branch: str | None  # None: the whole line
-    waiting: int
-    longest_wait_s: float
-    on_duty: int
-    busy: int
-    paused: int
-
-
-@dataclass
-class _Out:
-    events: list[ev.Event] = field(default_factory=list)
-    trail: list[TrailEntry] = field(default_factory=list)
-
-    def add(self, event_type: str, groups: Sequence[str], **payload: object) -> None:
-        self.events.append(ev.make(event_type, groups, **payload))
-
-
-def _branch_groups(*branches: str) -> list[str]:
-    return [f"branch.{b}" for b in branches if b and b != NATIONAL] + ["national"]
 
 
 class Engine:
@@ -126,77 +98,9 @@ class Engine:
         assert self._topology is not None
         return self._topology
 
-    async def _deliver(self, out: _Out) -> None:
+    async def _deliver(self, out: Outbox) -> None:
         if out.events or out.trail:
             await self.sink.deliver(out.events, out.trail)
-
-    # --- matching ---------------------------------------------------------------------
-    async def _offered(self, offer: Offer, out: _Out) -> None:
-        out.add(
-            "offer.made",
-            [f"volunteer.{offer.volunteer_id}", *_branch_groups(offer.volunteer_branch)],
-            contact_id=offer.contact_id,
-            volunteer_id=offer.volunteer_id,
-            channel=offer.channel,
-            home_branch=offer.home,
-            volunteer_branch=offer.volunteer_branch,
-            expires_at=offer.expires_at,
-            requeued=offer.requeued,
-        )
-        out.add(
-            "queue.changed", _branch_groups(offer.home), branch=offer.home, channel=offer.channel
-        )
-
-    async def _match_contact(
-        self, contact_id: str, home: str, channel: str, score: float, out: _Out
-    ) -> bool:
-        topo, now = await self.topology(), self.clock.now()
-        staffed = True
-        if home != NATIONAL and self.policy.ring(topo, home) is not None:
-            staffed = (await self.store.staffed(branches=[home], channel=channel))[home]
-        tiers = contact_tiers(
-            topo, self.policy, home=home, waited_s=now - score, home_staffed=staffed
-        )
-        offer = await self.store.match_contact(
-            contact_id=contact_id, tiers=tiers, now=now, offer_timeout_s=self.policy.offer_timeout_s
-        )
-        if offer is not None:
-            await self._offered(offer, out)
-        return offer is not None
-
-    async def _match_volunteer(self, volunteer_id: str, out: _Out) -> int:
-        vol = await self.store.volunteer_get(volunteer_id=volunteer_id)
-        if vol is None:
-            return 0
-        topo = await self.topology()
-        strict = [b for b in strict_branches(topo, self.policy) if b != vol.branch]
-        made = 0
-        for _ in range(vol.chat_limit + 1):
-            now = self.clock.now()
-            staffed: dict[str, bool] = {}
-            for channel in vol.channels if strict else ():
-                got = await self.store.staffed(branches=strict, channel=channel)
-                staffed.update({b: staffed.get(b, False) or s for b, s in got.items()})
-            queues = volunteer_queues(
-                topo,
-                self.policy,
-                branch=vol.branch,
-                channels=vol.channels,
-                now=now,
-                staffed=staffed,
-            )
-            offer = await self.store.match_volunteer(
-                volunteer_id=volunteer_id,
-                queues=queues,
-                cap_cutoff=now - self.policy.wait_cap_s,
-                now=now,
-                offer_timeout_s=self.policy.offer_timeout_s,
-            )
-            if offer is None:
-                break
-            made += 1
-            await self._offered(offer, out)
-        return made
 
     # --- contacts -------------------------------------------------------------------------
     async def contact_enqueue(
@@ -237,7 +141,7 @@ class Engine:
                     "refused",
                     None,
                 )
-                await self._deliver(_Out(trail=[entry]))
+                await self._deliver(Outbox(trail=[entry]))
                 raise
         contact_id = uuid.uuid4().hex
         await self.store.contact_enqueue(
@@ -247,7 +151,7 @@ class Engine:
             municipality=municipality_code or "",
             now=now,
         )
-        out = _Out()
+        out = Outbox()
         out.add(
             "contact.queued",
             [f"contact.{contact_id}"],
@@ -255,12 +159,12 @@ class Engine:
             channel=channel,
             home_branch=home,
         )
-        out.add("queue.changed", _branch_groups(home), branch=home, channel=channel)
-        offered = await self._match_contact(contact_id, home, channel, now, out)
+        out.add("queue.changed", branch_groups(home), branch=home, channel=channel)
+        offered = await match_contact(self, contact_id, home, channel, now, out)
         await self._deliver(out)
         return ContactTicket(contact_id, channel, home_branch, "offered" if offered else "waiting")
 
-    def _closed(self, c: ContactState, topo: Topology, outcome: str, out: _Out) -> None:
+    def _closed(self, c: ContactState, topo: Topology, outcome: str, out: Outbox) -> None:
         answered = outcome == "answered"
         distance = topo.distance(c.home, c.volunteer_branch) if c.volunteer_branch else None
         out.trail.append(
@@ -285,7 +189,7 @@ class Engine:
         conversation ends (wrap-up for the volunteer)."""
         topo, now = await self.topology(), self.clock.now()
         c = await self.store.contact_abandon(contact_id=contact_id, now=now)
-        out = _Out()
+        out = Outbox()
         if c.state == "wrap_up":
             out.add(
                 "contact.ended",
@@ -296,7 +200,7 @@ class Engine:
             )
         else:
             self._closed(c, topo, "abandoned", out)
-            out.add("queue.changed", _branch_groups(c.home), branch=c.home, channel=c.channel)
+            out.add("queue.changed", branch_groups(c.home), branch=c.home, channel=c.channel)
             if c.offered_to:
                 out.add(
                     "offer.withdrawn",
@@ -305,7 +209,7 @@ class Engine:
                     volunteer_id=c.offered_to,
                     reason="abandoned",
                 )
-                await self._match_volunteer(c.offered_to, out)
+                await match_volunteer(self, c.offered_to, out)
         await self._deliver(out)
         return c
 
@@ -313,7 +217,7 @@ class Engine:
         c = await self.store.offer_accept(
             contact_id=contact_id, volunteer_id=volunteer_id, now=self.clock.now()
         )
-        out = _Out()
+        out = Outbox()
         out.add(
             "contact.assigned",
             [f"contact.{contact_id}", f"volunteer.{volunteer_id}"],
@@ -334,7 +238,7 @@ class Engine:
         await self._after_release(contact_id, volunteer_id, "declined")
 
     async def _after_release(self, contact_id: str, volunteer_id: str, reason: str) -> None:
-        out = _Out()
+        out = Outbox()
         out.add(
             "offer.withdrawn",
             [f"volunteer.{volunteer_id}"],
@@ -344,9 +248,9 @@ class Engine:
         )
         c = await self.store.contact_get(contact_id=contact_id)
         if c is not None and c.state == "waiting":
-            out.add("queue.changed", _branch_groups(c.home), branch=c.home, channel=c.channel)
-            await self._match_contact(contact_id, c.home, c.channel, c.score, out)
-        await self._match_volunteer(volunteer_id, out)
+            out.add("queue.changed", branch_groups(c.home), branch=c.home, channel=c.channel)
+            await match_contact(self, contact_id, c.home, c.channel, c.score, out)
+        await match_volunteer(self, volunteer_id, out)
         await self._deliver(out)
 
     async def contact_end(self, *, contact_id: str, by: str) -> ContactState:
@@ -354,7 +258,7 @@ class Engine:
         if by not in ev.ENUMS["by"]:
             raise TransitionRefused("not_active", f"unknown party {by!r}")
         c = await self.store.contact_end(contact_id=contact_id, now=self.clock.now())
-        out = _Out()
+        out = Outbox()
         out.add(
             "contact.ended",
             [f"contact.{contact_id}", f"volunteer.{c.volunteer}"],
@@ -371,24 +275,24 @@ class Engine:
         c = await self.store.contact_wrapup_done(
             contact_id=contact_id, volunteer_id=volunteer_id, now=self.clock.now()
         )
-        out = _Out()
+        out = Outbox()
         self._closed(c, topo, "answered", out)
-        await self._match_volunteer(volunteer_id, out)
+        await match_volunteer(self, volunteer_id, out)
         await self._deliver(out)
         return c
 
     async def contact_requeue(self, *, contact_id: str, reason: str = "requeued") -> ContactState:
         """offered/active → the head of its queue (the caller is told by ``contact.requeued``)."""
         c, released = await self.store.contact_requeue(contact_id=contact_id, now=self.clock.now())
-        out = _Out()
+        out = Outbox()
         self._requeued(c, reason, out)
-        await self._match_contact(c.contact_id, c.home, c.channel, c.score, out)
+        await match_contact(self, c.contact_id, c.home, c.channel, c.score, out)
         if released:
-            await self._match_volunteer(released, out)
+            await match_volunteer(self, released, out)
         await self._deliver(out)
         return c
 
-    def _requeued(self, c: ContactState, reason: str, out: _Out) -> None:
+    def _requeued(self, c: ContactState, reason: str, out: Outbox) -> None:
         out.add(
             "contact.requeued",
             [f"contact.{c.contact_id}"],
@@ -397,7 +301,7 @@ class Engine:
             home_branch=c.home,
             reason=reason,
         )
-        out.add("queue.changed", _branch_groups(c.home), branch=c.home, channel=c.channel)
+        out.add("queue.changed", branch_groups(c.home), branch=c.home, channel=c.channel)
 
     # --- volunteers -------------------------------------------------------------------
     async def volunteer_register(
@@ -452,10 +356,10 @@ class Engine:
         changed = await self.store.presence_set(
             volunteer_id=volunteer_id, channels=channels, state=state, now=self.clock.now()
         )
-        out = _Out()
+        out = Outbox()
         self._presence_events(volunteer_id, vol.branch, changed, out)
         if state == "available":
-            await self._match_volunteer(volunteer_id, out)
+            await match_volunteer(self, volunteer_id, out)
         elif changed and vol.branch in strict_branches(await self.topology(), self.policy):
             # the last one on duty of a strict branch left: its home-only ring is skipped
             from routing.ticker import sweep
@@ -464,12 +368,12 @@ class Engine:
         await self._deliver(out)
 
     def _presence_events(
-        self, volunteer_id: str, branch: str, changed: dict[str, str], out: _Out
+        self, volunteer_id: str, branch: str, changed: dict[str, str], out: Outbox
     ) -> None:
         for ch, new in sorted(changed.items()):
             out.add(
                 "presence.changed",
-                [f"volunteer.{volunteer_id}", *_branch_groups(branch)],
+                [f"volunteer.{volunteer_id}", *branch_groups(branch)],
                 volunteer_id=volunteer_id,
                 branch=branch,
                 channel=ch,
@@ -482,7 +386,7 @@ class Engine:
         withdrawn = await self.store.volunteer_disconnect(
             volunteer_id=volunteer_id, now=self.clock.now(), grace_s=self.policy.drop_grace_s
         )
-        out = _Out()
+        out = Outbox()
         for cid in withdrawn:
             out.add(
                 "offer.withdrawn",
@@ -493,7 +397,7 @@ class Engine:
             )
             c = await self.store.contact_get(contact_id=cid)
             if c is not None and c.state == "waiting":
-                await self._match_contact(cid, c.home, c.channel, c.score, out)
+                await match_contact(self, cid, c.home, c.channel, c.score, out)
         await self._deliver(out)
 
     async def volunteer_reconnected(self, *, volunteer_id: str) -> bool:
@@ -501,8 +405,8 @@ class Engine:
         volunteer was set off duty and must go available again)."""
         back = await self.store.volunteer_reconnect(volunteer_id=volunteer_id, now=self.clock.now())
         if back:
-            out = _Out()
-            await self._match_volunteer(volunteer_id, out)
+            out = Outbox()
+            await match_volunteer(self, volunteer_id, out)
             await self._deliver(out)
         return back
 
@@ -513,26 +417,12 @@ class Engine:
 
         return await tick_once(self, now=now)
 
-    # --- reads --------------------------------------------------------------------------
+    # --- reads (routing.selectors) ---------------------------------------------------
     async def queue_position(self, *, contact_id: str) -> QueueView:
-        facts = await self.store.queue_view(contact_id=contact_id)
-        if facts is None:
-            raise TransitionRefused("unknown_contact", contact_id)
-        if facts.state != "waiting":
-            return QueueView(facts.state, 0, 0, 0)
-        estimate = None
-        if facts.capacity > 0:
-            mean = facts.mean_handle_s or DEFAULT_HANDLE_S[facts.channel]
-            estimate = round(min(MAX_ESTIMATE_S, (facts.ahead + 1) * mean / facts.capacity))
-        return QueueView("waiting", facts.ahead + 1, facts.ahead, estimate)
+        return await selectors.queue_position(store=self.store, contact_id=contact_id)
 
     async def branch_snapshot(self, *, branch: str | None) -> BranchSnapshot:
         """One branch, or the whole line with ``branch=None``."""
-        if branch is not None and branch not in (await self.topology()).neighbours:
-            raise TransitionRefused("unknown_branch", str(branch))
-        counts = await self.store.branch_counts(branch=branch)
-        oldest = counts.oldest_enqueued_at
-        longest = max(0.0, self.clock.now() - oldest) if oldest is not None else 0.0
-        return BranchSnapshot(
-            branch, counts.waiting, longest, counts.on_duty, counts.busy, counts.paused
+        return await selectors.branch_snapshot(
+            store=self.store, topology=await self.topology(), now=self.clock.now(), branch=branch
         )

@@ -10,6 +10,8 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from routing.matching import Outbox, match_contact, match_volunteer
+
 if TYPE_CHECKING:
     from routing.engine import Engine
 
@@ -21,13 +23,12 @@ async def tick_once(engine: Engine, *, now: float | None = None) -> dict[str, in
     """Expire due offers (counting misses, pausing), re-queue the contacts of volunteers
     whose drop grace ran out, then sweep the queue heads so strict rings that opened are
     served. ``now`` defaults to the engine's clock (the clock itself is not moved)."""
-    from routing.engine import _Out
 
     store, policy = engine.store, engine.policy
     now = engine.clock.now() if now is None else now
     topo = await engine.topology()
     report = {"expired": 0, "dropped": 0, "swept": 0}
-    out = _Out()
+    out = Outbox()
     for cid in await store.due_offers(now=now):
         expired = await store.offer_expire(
             contact_id=cid, now=now, missed_to_pause=policy.missed_offers_to_pause
@@ -49,8 +50,8 @@ async def tick_once(engine: Engine, *, now: float | None = None) -> dict[str, in
                 engine._presence_events(vol.volunteer_id, vol.branch, paused, out)
         c = await store.contact_get(contact_id=cid)
         if c is not None and c.state == "waiting":
-            await engine._match_contact(cid, c.home, c.channel, c.score, out)
-        await engine._match_volunteer(expired.volunteer_id, out)
+            await match_contact(engine, cid, c.home, c.channel, c.score, out)
+        await match_volunteer(engine, expired.volunteer_id, out)
     for vid in await store.due_drops(now=now):
         dropped = await store.drop_expire(volunteer_id=vid, now=now)
         if dropped is None:
@@ -65,14 +66,14 @@ async def tick_once(engine: Engine, *, now: float | None = None) -> dict[str, in
             c = await store.contact_get(contact_id=cid)
             if c is not None:
                 engine._requeued(c, "dropped", out)
-                await engine._match_contact(cid, c.home, c.channel, c.score, out)
+                await match_contact(engine, cid, c.home, c.channel, c.score, out)
     report["swept"] = await sweep(engine, out)
     if out.events or out.trail:
         await engine.sink.deliver(out.events, out.trail)
     return report
 
 
-async def sweep(engine: Engine, out: object) -> int:
+async def sweep(engine: Engine, out: Outbox) -> int:
     """Offer queue heads, oldest first, until no head can be placed."""
     swept = 0
     tried: set[str] = set()
@@ -83,12 +84,13 @@ async def sweep(engine: Engine, out: object) -> int:
         progress = False
         for head in sorted(heads, key=lambda h: (h.score, h.contact_id)):
             tried.add(head.contact_id)
-            if await engine._match_contact(
+            if await match_contact(
+                engine,
                 head.contact_id,
                 head.branch,
                 head.channel,
                 head.score,
-                out,  # type: ignore[arg-type]
+                out,
             ):
                 swept += 1
                 progress = True

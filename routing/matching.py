@@ -1,0 +1,108 @@
+"""Matching: who gets which contact, as one atomic store decision each.
+
+The engine calls these after every change that adds a waiting contact or frees capacity
+(and the ticker after time alone changed something), so no volunteer stays idle while a
+contact they may take waits. The policy (tiers, queue cutoffs) is computed here in
+Python from ``routing.policy`` and handed to the store's match primitive; the store
+applies it in one Lua script (Redis) or one critical section (in process).
+
+Events produced along the way are collected in an :class:`Outbox` and delivered by the
+engine after the whole operation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from routing import events as ev
+from routing.policy import NATIONAL, contact_tiers, strict_branches, volunteer_queues
+from routing.store.base import Offer
+from routing.trail import TrailEntry
+
+if TYPE_CHECKING:
+    from routing.engine import Engine
+
+
+@dataclass
+class Outbox:
+    """Events and trail rows of one engine operation, delivered together at its end."""
+
+    events: list[ev.Event] = field(default_factory=list)
+    trail: list[TrailEntry] = field(default_factory=list)
+
+    def add(self, event_type: str, groups: Sequence[str], **payload: object) -> None:
+        self.events.append(ev.make(event_type, groups, **payload))
+
+
+def branch_groups(*branches: str) -> list[str]:
+    """The channel-layer groups of these branches, plus ``national``."""
+    return [f"branch.{b}" for b in branches if b and b != NATIONAL] + ["national"]
+
+
+def offered(offer: Offer, out: Outbox) -> None:
+    out.add(
+        "offer.made",
+        [f"volunteer.{offer.volunteer_id}", *branch_groups(offer.volunteer_branch)],
+        contact_id=offer.contact_id,
+        volunteer_id=offer.volunteer_id,
+        channel=offer.channel,
+        home_branch=offer.home,
+        volunteer_branch=offer.volunteer_branch,
+        expires_at=offer.expires_at,
+        requeued=offer.requeued,
+    )
+    out.add("queue.changed", branch_groups(offer.home), branch=offer.home, channel=offer.channel)
+
+
+async def match_contact(
+    engine: Engine, contact_id: str, home: str, channel: str, score: float, out: Outbox
+) -> bool:
+    """Offer a waiting contact to the best free volunteer of its first tier that has one.
+    True if an offer was made."""
+    store, policy = engine.store, engine.policy
+    topo, now = await engine.topology(), engine.clock.now()
+    staffed = True
+    if home != NATIONAL and policy.ring(topo, home) is not None:
+        staffed = (await store.staffed(branches=[home], channel=channel))[home]
+    tiers = contact_tiers(topo, policy, home=home, waited_s=now - score, home_staffed=staffed)
+    offer = await store.match_contact(
+        contact_id=contact_id, tiers=tiers, now=now, offer_timeout_s=policy.offer_timeout_s
+    )
+    if offer is not None:
+        offered(offer, out)
+    return offer is not None
+
+
+async def match_volunteer(engine: Engine, volunteer_id: str, out: Outbox) -> int:
+    """Fill a volunteer's free capacity, one offer per store decision; returns the number
+    of offers made."""
+    store, policy = engine.store, engine.policy
+    vol = await store.volunteer_get(volunteer_id=volunteer_id)
+    if vol is None:
+        return 0
+    topo = await engine.topology()
+    strict = [b for b in strict_branches(topo, policy) if b != vol.branch]
+    made = 0
+    for _ in range(vol.chat_limit + 1):
+        now = engine.clock.now()
+        staffed: dict[str, bool] = {}
+        for channel in vol.channels if strict else ():
+            got = await store.staffed(branches=strict, channel=channel)
+            staffed.update({b: staffed.get(b, False) or s for b, s in got.items()})
+        queues = volunteer_queues(
+            topo, policy, branch=vol.branch, channels=vol.channels, now=now, staffed=staffed
+        )
+        offer = await store.match_volunteer(
+            volunteer_id=volunteer_id,
+            queues=queues,
+            cap_cutoff=now - policy.wait_cap_s,
+            now=now,
+            offer_timeout_s=policy.offer_timeout_s,
+        )
+        if offer is None:
+            break
+        made += 1
+        offered(offer, out)
+    return made
