@@ -20,7 +20,13 @@ from routing import selectors
 from routing.clock import Clock, SystemClock
 from routing.errors import FairUseRefused, TransitionRefused
 from routing.fairuse import FairUse
-from routing.matching import Outbox, branch_groups, match_contact, match_volunteer
+from routing.matching import (
+    Outbox,
+    branch_groups,
+    match_contact,
+    match_volunteer,
+    match_waiting,
+)
 from routing.policy import CHANNELS, NATIONAL, PRESENCES, RoutingPolicy, Topology, strict_branches
 from routing.selectors import DEFAULT_HANDLE_S, MAX_ESTIMATE_S, BranchSnapshot, QueueView
 from routing.store.base import ContactState, RoutingStore
@@ -249,7 +255,11 @@ class Engine:
         c = await self.store.contact_get(contact_id=contact_id)
         if c is not None and c.state == "waiting":
             out.add("queue.changed", branch_groups(c.home), branch=c.home, channel=c.channel)
-            await match_contact(self, contact_id, c.home, c.channel, c.score, out)
+            # to someone else if anyone is free; the decliner, now free, then takes the
+            # first contact in their own order (this one only if nothing goes before it)
+            await match_contact(
+                self, contact_id, c.home, c.channel, c.score, out, avoid=[volunteer_id]
+            )
         await match_volunteer(self, volunteer_id, out)
         await self._deliver(out)
 
@@ -286,7 +296,10 @@ class Engine:
         c, released = await self.store.contact_requeue(contact_id=contact_id, now=self.clock.now())
         out = Outbox()
         self._requeued(c, reason, out)
-        await match_contact(self, c.contact_id, c.home, c.channel, c.score, out)
+        # to someone already free first; the released volunteer then takes the first
+        # contact in their own order (an older re-queued contact goes before this one)
+        avoid = [released] if released else []
+        await match_contact(self, c.contact_id, c.home, c.channel, c.score, out, avoid=avoid)
         if released:
             await match_volunteer(self, released, out)
         await self._deliver(out)
@@ -395,9 +408,7 @@ class Engine:
                 volunteer_id=volunteer_id,
                 reason="disconnected",
             )
-            c = await self.store.contact_get(contact_id=cid)
-            if c is not None and c.state == "waiting":
-                await match_contact(self, cid, c.home, c.channel, c.score, out)
+        await match_waiting(self, withdrawn, out)
         await self._deliver(out)
 
     async def volunteer_reconnected(self, *, volunteer_id: str) -> bool:

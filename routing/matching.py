@@ -57,10 +57,20 @@ def offered(offer: Offer, out: Outbox) -> None:
 
 
 async def match_contact(
-    engine: Engine, contact_id: str, home: str, channel: str, score: float, out: Outbox
+    engine: Engine,
+    contact_id: str,
+    home: str,
+    channel: str,
+    score: float,
+    out: Outbox,
+    *,
+    avoid: Sequence[str] = (),
 ) -> bool:
     """Offer a waiting contact to the best free volunteer of its first tier that has one.
-    True if an offer was made."""
+    True if an offer was made. ``avoid``: volunteers just freed by a decline or a miss;
+    the caller then runs ``match_volunteer`` for them, so each takes the first contact
+    in their own order (the one they declined only if nobody else took it and nothing
+    goes before it)."""
     store, policy = engine.store, engine.policy
     topo, now = await engine.topology(), engine.clock.now()
     staffed = True
@@ -68,11 +78,29 @@ async def match_contact(
         staffed = (await store.staffed(branches=[home], channel=channel))[home]
     tiers = contact_tiers(topo, policy, home=home, waited_s=now - score, home_staffed=staffed)
     offer = await store.match_contact(
-        contact_id=contact_id, tiers=tiers, now=now, offer_timeout_s=policy.offer_timeout_s
+        contact_id=contact_id,
+        tiers=tiers,
+        now=now,
+        offer_timeout_s=policy.offer_timeout_s,
+        avoid=avoid,
     )
     if offer is not None:
         offered(offer, out)
     return offer is not None
+
+
+async def match_waiting(
+    engine: Engine, contact_ids: Sequence[str], out: Outbox, *, avoid: Sequence[str] = ()
+) -> None:
+    """Offer those of these contacts that wait, first come first served (never to a
+    volunteer in ``avoid``)."""
+    waiting = []
+    for cid in contact_ids:
+        c = await engine.store.contact_get(contact_id=cid)
+        if c is not None and c.state == "waiting":
+            waiting.append(c)
+    for c in sorted(waiting, key=lambda c: (c.score, c.contact_id)):
+        await match_contact(engine, c.contact_id, c.home, c.channel, c.score, out, avoid=avoid)
 
 
 async def match_volunteer(engine: Engine, volunteer_id: str, out: Outbox) -> int:

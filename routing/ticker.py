@@ -10,7 +10,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from routing.matching import Outbox, match_contact, match_volunteer
+from routing.matching import Outbox, match_contact, match_volunteer, match_waiting
 
 if TYPE_CHECKING:
     from routing.engine import Engine
@@ -29,6 +29,8 @@ async def tick_once(engine: Engine, *, now: float | None = None) -> dict[str, in
     topo = await engine.topology()
     report = {"expired": 0, "dropped": 0, "swept": 0}
     out = Outbox()
+    missers: list[str] = []
+    expired_ids: list[str] = []
     for cid in await store.due_offers(now=now):
         expired = await store.offer_expire(
             contact_id=cid, now=now, missed_to_pause=policy.missed_offers_to_pause
@@ -48,10 +50,14 @@ async def tick_once(engine: Engine, *, now: float | None = None) -> dict[str, in
             if vol is not None:
                 paused = {ch: "paused" for ch, p in vol.presence.items() if p == "paused"}
                 engine._presence_events(vol.volunteer_id, vol.branch, paused, out)
-        c = await store.contact_get(contact_id=cid)
-        if c is not None and c.state == "waiting":
-            await match_contact(engine, cid, c.home, c.channel, c.score, out)
-        await match_volunteer(engine, expired.volunteer_id, out)
+        expired_ids.append(cid)
+        if expired.volunteer_id not in missers:
+            missers.append(expired.volunteer_id)
+    # the expired contacts wait again: offer them, first come first served, to volunteers
+    # who were free already; then each misser takes the first contact in their own order
+    await match_waiting(engine, expired_ids, out, avoid=missers)
+    for vid in missers:
+        await match_volunteer(engine, vid, out)
     for vid in await store.due_drops(now=now):
         dropped = await store.drop_expire(volunteer_id=vid, now=now)
         if dropped is None:
@@ -66,7 +72,7 @@ async def tick_once(engine: Engine, *, now: float | None = None) -> dict[str, in
             c = await store.contact_get(contact_id=cid)
             if c is not None:
                 engine._requeued(c, "dropped", out)
-                await match_contact(engine, cid, c.home, c.channel, c.score, out)
+        await match_waiting(engine, dropped.requeued, out)
     report["swept"] = await sweep(engine, out)
     if out.events or out.trail:
         await engine.sink.deliver(out.events, out.trail)

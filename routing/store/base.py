@@ -189,9 +189,12 @@ class RoutingStore(ABC):
         tiers: Sequence[Sequence[str]],
         now: float,
         offer_timeout_s: float,
+        avoid: Sequence[str] = (),
     ) -> Offer | None:
         """Offer a waiting contact to the best free volunteer of the first non-empty tier
-        (a volunteer who declined it only if nobody else is free)."""
+        (the volunteer who last declined or missed it only if nobody else is free), never
+        to one in ``avoid`` (volunteers just freed by a decline or a miss, who then choose
+        by their own order with ``match_volunteer``)."""
 
     @abstractmethod
     async def match_volunteer(

@@ -151,12 +151,15 @@ class MemoryStore(MemoryReads):
         tiers: Sequence[Sequence[str]],
         now: float,
         offer_timeout_s: float,
+        avoid: Sequence[str] = (),
     ) -> Offer | None:
         with self._lock:
             c = self._contacts.get(contact_id)
             if c is None or c["state"] != "waiting":
                 return None
-            skips = [c["declined_by"], ""] if c["declined_by"] else [""]
+            skips = [{c["declined_by"], *avoid}]
+            if c["declined_by"]:
+                skips.append(set(avoid))
             for skip in skips:
                 for tier in tiers:
                     best = self._best_free(tier, c["channel"], skip)

@@ -149,11 +149,11 @@ class MemoryState(RoutingStore):
         best = min(((s, cid) for cid, s in queue.items() if s <= cutoff), default=None)
         return best
 
-    def _best_free(self, tier: Sequence[str], ch: str, skip: str) -> tuple[float, str] | None:
+    def _best_free(self, tier: Sequence[str], ch: str, skip: set[str]) -> tuple[float, str] | None:
         best = None
         for branch in tier:
             for vid, score in self._free.get((branch, ch), {}).items():
-                if vid != skip and (best is None or (score, vid) < best):
+                if vid not in skip and (best is None or (score, vid) < best):
                     best = (score, vid)
         return best
 

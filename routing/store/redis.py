@@ -159,6 +159,7 @@ class RedisStore(RoutingStore):
         tiers: Sequence[Sequence[str]],
         now: float,
         offer_timeout_s: float,
+        avoid: Sequence[str] = (),
     ) -> Offer | None:
         raw = await self._run(
             "match_contact",
@@ -166,6 +167,7 @@ class RedisStore(RoutingStore):
             json.dumps([list(t) for t in tiers]),
             _f(now),
             _f(offer_timeout_s),
+            json.dumps(list(avoid)),
         )
         return _offer(raw)
 

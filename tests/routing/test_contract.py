@@ -294,3 +294,81 @@ async def test_isolated_and_national_policies(store: object, clock: ManualClock,
     else:  # one national pool: longest idle anywhere
         assert await offered_to(engine, c.contact_id) == "west1"
         assert await offered_to(engine, d.contact_id) == "north1"
+
+
+@pytest.mark.parametrize("how", ["decline", "expiry"])
+async def test_a_volunteer_freed_by_a_decline_or_miss_takes_their_own_order(
+    engine: Engine, clock: ManualClock, how: str
+) -> None:
+    await volunteer(engine, "x", "west", channels=("phone",))
+    far = await engine.contact_enqueue(channel="phone", home_branch="north")
+    assert await offered_to(engine, far.contact_id) == "x"
+    clock.advance(1)
+    own = await engine.contact_enqueue(channel="phone", home_branch="west")  # waits: x holds far
+    if how == "decline":
+        await engine.offer_decline(contact_id=far.contact_id, volunteer_id="x")
+    else:
+        clock.advance(20)
+        assert (await engine.tick())["expired"] == 1
+    # x is free again: their own branch's caller first (locality), not the declined one back
+    assert await offered_to(engine, own.contact_id) == "x"
+    assert await offered_to(engine, far.contact_id) == ""
+
+
+async def test_released_volunteer_takes_the_older_requeued_contact_first(
+    engine: Engine, clock: ManualClock
+) -> None:
+    await volunteer(engine, "v", "north", channels=("phone",))
+    clock.advance(1)
+    await volunteer(engine, "u", "north", channels=("phone",))
+    first = await engine.contact_enqueue(channel="phone", home_branch="north")
+    clock.advance(1)
+    second = await engine.contact_enqueue(channel="phone", home_branch="north")
+    assert [await offered_to(engine, t.contact_id) for t in (first, second)] == ["v", "u"]
+    for t, vid in ((first, "v"), (second, "u")):
+        await engine.offer_accept(contact_id=t.contact_id, volunteer_id=vid)
+    await engine.volunteer_presence_set(volunteer_id="v", channel="phone", state="paused")
+    await engine.contact_requeue(contact_id=first.contact_id)  # nobody free: waits at the head
+    await engine.contact_requeue(contact_id=second.contact_id)  # u released
+    assert await offered_to(engine, first.contact_id) == "u"  # the older re-queued one
+    assert await offered_to(engine, second.contact_id) == ""
+    assert (await engine.queue_position(contact_id=second.contact_id)).position == 1
+
+
+async def test_requeued_contact_goes_before_older_arrivals(
+    engine: Engine, clock: ManualClock
+) -> None:
+    await volunteer(engine, "v", "north", channels=("phone",))
+    waiting = await engine.contact_enqueue(channel="phone", home_branch="north")
+    await engine.offer_accept(contact_id=waiting.contact_id, volunteer_id="v")
+    clock.advance(5)
+    older = await engine.contact_enqueue(channel="phone", home_branch="north")
+    clock.advance(5)
+    later = await engine.contact_enqueue(channel="phone", home_branch="north")
+    await engine.volunteer_presence_set(volunteer_id="v", channel="phone", state="paused")
+    await engine.contact_end(contact_id=waiting.contact_id, by="caller")
+    await engine.contact_wrapup_done(contact_id=waiting.contact_id, volunteer_id="v")
+    await engine.volunteer_presence_set(volunteer_id="v", channel="phone", state="available")
+    assert await offered_to(engine, older.contact_id) == "v"
+    await engine.offer_accept(contact_id=older.contact_id, volunteer_id="v")
+    await engine.volunteer_presence_set(volunteer_id="v", channel="phone", state="paused")
+    await engine.contact_requeue(contact_id=older.contact_id)
+    # re-queued after `later` arrived, it still goes first
+    view = await engine.queue_position(contact_id=later.contact_id)
+    assert (view.position, view.waiting_ahead) == (2, 1)
+    await engine.volunteer_presence_set(volunteer_id="v", channel="phone", state="available")
+    assert await offered_to(engine, older.contact_id) == "v"
+
+
+async def test_withdrawn_offers_of_a_dropped_volunteer_move_on_oldest_first(
+    engine: Engine, clock: ManualClock
+) -> None:
+    await volunteer(engine, "d", "north", channels=("chat",), chat_limit=3)
+    chats = []
+    for _ in range(3):
+        chats.append(await engine.contact_enqueue(channel="chat", home_branch="north"))
+        clock.advance(1)
+    assert [await offered_to(engine, t.contact_id) for t in chats] == ["d", "d", "d"]
+    await volunteer(engine, "f", "north", channels=("chat",), chat_limit=1)
+    await engine.volunteer_disconnected(volunteer_id="d")
+    assert [await offered_to(engine, t.contact_id) for t in chats] == ["f", "", ""]

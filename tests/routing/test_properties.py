@@ -5,6 +5,9 @@ step (and its matching) the invariants hold."""
 from __future__ import annotations
 
 import asyncio
+import bisect
+import math
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -15,7 +18,14 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from routing.clock import ManualClock
 from routing.engine import Engine
 from routing.errors import TransitionRefused
-from routing.policy import CHANNELS, RoutingPolicy, strict_branches, volunteer_queues
+from routing.policy import (
+    CHANNELS,
+    NATIONAL,
+    RoutingPolicy,
+    Topology,
+    strict_branches,
+    volunteer_queues,
+)
 from routing.store.base import ContactState, VolunteerState
 from routing.trail import CollectingSink
 from tests.routing.conftest import START, line_topology, make_store
@@ -46,7 +56,7 @@ class RoutingMachine(RuleBasedStateMachine):
         super().__init__()
         self.loop = asyncio.new_event_loop()
         self.clock = ManualClock(START)
-        self.sink = CollectingSink()
+        self.sink = BatchSink()
         self.store = self.run(make_store(self.store_kind))
         self.engine = Engine(
             store=self.store,
@@ -56,6 +66,7 @@ class RoutingMachine(RuleBasedStateMachine):
             sink=self.sink,
         )
         self.contacts: list[str] = []
+        self.model: dict[str, _Modelled] = {}
         self.seen_events = 0
         for vid, (branch, channels, limit) in VOLUNTEERS.items():
             self.run(
@@ -98,6 +109,7 @@ class RoutingMachine(RuleBasedStateMachine):
     # --- rules -----------------------------------------------------------------------------
     @rule(channel=st.sampled_from(CHANNELS), home=st.sampled_from(HOMES))
     def arrive(self, channel: str, home: str | None) -> None:
+        self.clock.advance(0.25)  # a real clock moves between arrivals: order is defined
         t = self.run(self.engine.contact_enqueue(channel=channel, home_branch=home))
         self.contacts.append(t.contact_id)
 
@@ -193,7 +205,8 @@ class RoutingMachine(RuleBasedStateMachine):
             if c.state == "offered":
                 assert c.offered_to and not c.volunteer
         self._work_conserving(contacts, vols)
-        self._fcfs_and_rings(contacts, vols)
+        self._replay()
+        self._model_matches_store(contacts)
 
     def _work_conserving(
         self, contacts: list[ContactState], vols: dict[str, VolunteerState]
@@ -231,30 +244,110 @@ class RoutingMachine(RuleBasedStateMachine):
                     assert not allowed, f"{vid} free and idle while {c} waits"
         del staffed
 
-    def _fcfs_and_rings(
-        self, contacts: list[ContactState], vols: dict[str, VolunteerState]
-    ) -> None:
-        new = self.sink.events[self.seen_events :]
-        self.seen_events = len(self.sink.events)
-        by_id = {c.contact_id: c for c in contacts}
-        now = self.clock.now()
-        for e in new:
-            if e.type != "offer.made":
-                continue
-            b = by_id.get(e.payload["contact_id"])
-            if b is None or b.state != "offered":
-                continue
-            for a in contacts:
-                if (a.state, a.home, a.channel, a.requeues) == ("waiting", b.home, b.channel, 0):
-                    assert (a.score, a.contact_id) > (b.score, b.contact_id), (a, b)
-            if b.home == "harbour" and e.payload["volunteer_branch"] != "harbour":
-                staffed = any(
-                    v.branch == "harbour" and v.presence[b.channel] == "available"
-                    for v in vols.values()
+    def _replay(self) -> None:
+        """Replay this step's events into the model and check every offer made against
+        the contacts that were waiting at that moment (the model knows arrival order
+        independently of the store's scores): a contact past the wait cap goes first,
+        oldest first; otherwise the lowest tier first, and first come first served within
+        a tier. Re-queued contacts count as the oldest of all."""
+        topo, now = line_topology(), self.clock.now()
+        cap = self.engine.policy.wait_cap_s
+        for index in range(self.seen_events, len(self.sink.events)):
+            e, batch = self.sink.events[index], self.sink.batch_of(index)
+            p = e.payload
+            m = self.model.get(str(p.get("contact_id", "")))
+            if e.type == "contact.queued":
+                self.model[p["contact_id"]] = _Modelled(
+                    home=p["home_branch"], channel=p["channel"], arrived=now, since=batch
                 )
-                waited = now - b.score
-                limit = 30 if e.payload["volunteer_branch"] == "south" else 90
-                assert waited >= limit or (limit == 30 and not staffed), (e, waited)
+            elif m is None:
+                continue
+            elif e.type == "offer.made":
+                self._check_offer(m, p, topo, now, cap, batch)
+                m.state = "offered"
+            elif e.type == "offer.withdrawn" and m.state == "offered":
+                m.state, m.since = "waiting", batch
+            elif e.type == "contact.assigned":
+                m.state = "active"
+            elif e.type == "contact.ended":
+                m.state = "wrap_up"
+            elif e.type == "contact.requeued":
+                m.state, m.requeued, m.since = "waiting", True, batch
+            elif e.type == "contact.closed":
+                m.state = "closed"
+        self.seen_events = len(self.sink.events)
+
+    def _check_offer(
+        self, b: _Modelled, p: dict[str, Any], topo: Topology, now: float, cap: float, batch: int
+    ) -> None:
+        vbranch = p["volunteer_branch"]
+
+        def tier(m: _Modelled) -> int:
+            return 0 if m.home in (vbranch, NATIONAL) else topo.distance(m.home, vbranch)
+
+        def past_cap(m: _Modelled) -> bool:
+            return m.requeued or now - m.arrived >= cap
+
+        assert b.state == "waiting", (p, b)
+        for cid, a in self.model.items():
+            if a is b or a.state != "waiting" or a.channel != b.channel:
+                continue
+            if a.since == batch:
+                # several contacts came free in one operation (offers expiring together):
+                # each is offered by its own order; the volunteer's order rules only
+                # against contacts that were already waiting
+                continue
+            if a.home != b.home and a.home in topo.rings:
+                continue  # a strict branch's ring may not be open to this volunteer
+            if past_cap(a) or past_cap(b):
+                wrong = past_cap(a) and (not past_cap(b) or a.key < b.key)
+            else:
+                wrong = (tier(a), a.key) < (tier(b), b.key)
+            assert not wrong, f"offer {p} while {cid} {a} waits (tiers {tier(a)}/{tier(b)})"
+        if b.home in topo.rings and vbranch != b.home:
+            staffed = any(
+                v.branch == b.home and v.presence[b.channel] == "available"
+                for v in self._volunteers().values()
+            )
+            waited = now - b.arrived if not b.requeued else math.inf
+            limit = 30 if topo.distance(b.home, vbranch) == 1 else 90
+            assert waited >= limit or (limit == 30 and not staffed), (p, waited)
+
+    def _model_matches_store(self, contacts: list[ContactState]) -> None:
+        """The events told the truth: the model built from them agrees with the store."""
+        live = {c.contact_id: c.state for c in contacts}
+        for cid, m in self.model.items():
+            assert live.get(cid, "closed") == m.state, (cid, m, live.get(cid))
+
+
+@dataclass
+class _Modelled:
+    home: str
+    channel: str
+    arrived: float
+    state: str = "waiting"
+    requeued: bool = False
+    since: int = 0  # the delivery (engine operation) in which it last started waiting
+
+    @property
+    def key(self) -> tuple[bool, float]:
+        """Queue order: re-queued contacts first, then by arrival."""
+        return (not self.requeued, self.arrived)
+
+
+class BatchSink(CollectingSink):
+    """Remembers which delivery (one engine operation) each event came in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ends: list[int] = []
+
+    async def deliver(self, events: list[Any], trail: list[Any]) -> None:
+        await super().deliver(events, trail)
+        self.ends.append(len(self.events))
+
+    def batch_of(self, index: int) -> int:
+        return bisect.bisect_right(self.ends, index)
 
 
 class MemoryMachine(RoutingMachine):
