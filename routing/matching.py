@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from routing import events as ev
-from routing.policy import NATIONAL, contact_tiers, strict_branches, volunteer_queues
+from routing.policy import NATIONAL, contact_tiers, volunteer_queues
 from routing.store.base import Offer
 from routing.trail import TrailEntry
 
@@ -73,16 +73,19 @@ async def match_contact(
     goes before it)."""
     store, policy = engine.store, engine.policy
     topo, now = await engine.topology(), engine.clock.now()
-    staffed = True
+    tiers = contact_tiers(topo, policy, home=home, waited_s=now - score, home_staffed=True)
+    unstaffed = None
     if home != NATIONAL and policy.ring(topo, home) is not None:
-        staffed = (await store.staffed(branches=[home], channel=channel))[home]
-    tiers = contact_tiers(topo, policy, home=home, waited_s=now - score, home_staffed=staffed)
+        # whether anyone of a strict home is on duty is decided by the store, atomically
+        alt = contact_tiers(topo, policy, home=home, waited_s=now - score, home_staffed=False)
+        unstaffed = alt if alt != tiers else None
     offer = await store.match_contact(
         contact_id=contact_id,
         tiers=tiers,
         now=now,
         offer_timeout_s=policy.offer_timeout_s,
         avoid=avoid,
+        unstaffed_tiers=unstaffed,
     )
     if offer is not None:
         offered(offer, out)
@@ -111,17 +114,11 @@ async def match_volunteer(engine: Engine, volunteer_id: str, out: Outbox) -> int
     if vol is None:
         return 0
     topo = await engine.topology()
-    strict = [b for b in strict_branches(topo, policy) if b != vol.branch]
     made = 0
     for _ in range(vol.chat_limit + 1):
         now = engine.clock.now()
-        staffed: dict[str, bool] = {}
-        for channel in vol.channels if strict else ():
-            got = await store.staffed(branches=strict, channel=channel)
-            staffed.update({b: staffed.get(b, False) or s for b, s in got.items()})
-        queues = volunteer_queues(
-            topo, policy, branch=vol.branch, channels=vol.channels, now=now, staffed=staffed
-        )
+        # strict neighbours' queues carry both cutoffs; the store checks who is on duty
+        queues = volunteer_queues(topo, policy, branch=vol.branch, channels=vol.channels, now=now)
         offer = await store.match_volunteer(
             volunteer_id=volunteer_id,
             queues=queues,

@@ -130,12 +130,19 @@ class RoutingPolicy:
 
 @dataclass(frozen=True)
 class QueueSpec:
-    """One waiting queue a volunteer may take from, with its tier and score cutoff."""
+    """One waiting queue a volunteer may take from, with its tier and score cutoff.
+
+    ``unstaffed_cutoff``, when set, is the cutoff to use instead if nobody of ``branch``
+    is available for ``channel`` at the moment the store decides (a strict branch's
+    home-only ring is skipped when nobody is on duty there); the store checks that in
+    the same atomic step, so a presence change in between cannot slip through.
+    """
 
     tier: int
     branch: str
     channel: str
     cutoff: float
+    unstaffed_cutoff: float | None = None
 
 
 def _others(topology: Topology, branch: str) -> list[str]:
@@ -187,7 +194,10 @@ def volunteer_queues(
 ) -> list[QueueSpec]:
     """The queues a volunteer of ``branch`` may take from: own (and national) first, then
     neighbours, then the rest. ``staffed`` tells, for strict branches only, whether anyone
-    there is on duty (default: yes)."""
+    there is on duty for the channel (default: yes). Without ``staffed``, a neighbouring
+    strict branch's queue carries both cutoffs and the store picks the one that holds
+    when it decides (``QueueSpec.unstaffed_cutoff``)."""
+    checked = staffed is None
     staffed = staffed or {}
     specs: list[QueueSpec] = []
     for channel in channels:
@@ -201,13 +211,15 @@ def volunteer_queues(
         near = sorted(topology.neighbours.get(branch, frozenset()))
         for tier, group in ((1, near), (2, _others(topology, branch))):
             for other in group:
+                ring = policy.ring(topology, other)
                 cutoff = home_cutoff(
-                    policy.ring(topology, other),
-                    distance=tier,
-                    now=now,
-                    home_staffed=staffed.get(other, True),
+                    ring, distance=tier, now=now, home_staffed=staffed.get(other, True)
                 )
-                specs.append(QueueSpec(tier, other, channel, cutoff))
+                unstaffed = None
+                if checked and ring is not None:
+                    alt = home_cutoff(ring, distance=tier, now=now, home_staffed=False)
+                    unstaffed = alt if alt != cutoff else None
+                specs.append(QueueSpec(tier, other, channel, cutoff, unstaffed))
     return specs
 
 

@@ -1,6 +1,8 @@
--- ARGV: vid, queues (JSON [[tier, branch, channel, cutoff|null], ...]), cap cutoff, now,
--- offer timeout. Offers one contact: the oldest past the wait cap in any allowed queue,
--- else the oldest of the first tier with an eligible contact.
+-- ARGV: vid, queues (JSON [[tier, branch, channel, cutoff|null(, unstaffed cutoff|null)],
+-- ...]), cap cutoff, now, offer timeout. Offers one contact: the oldest past the wait cap
+-- in any allowed queue, else the oldest of the first tier with an eligible contact. A
+-- queue with an unstaffed cutoff uses it when nobody of its branch is on duty for its
+-- channel right now (strict rings), checked here in the same atomic step.
 local vid, specs = ARGV[2], cjson.decode(ARGV[3])
 local cap, now, timeout = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local v = hgetall(vk(vid))
@@ -19,8 +21,10 @@ if #usable == 0 then return nil end
 table.sort(tiers)
 local bs, bc = nil, nil
 local function consider(q, limit)
+  local given = q[4]
+  if q[5] ~= nil and redis.call('SCARD', dk(q[2], q[3])) == 0 then given = q[5] end
   local cut = '+inf'
-  if q[4] ~= cjson.null then cut = tonumber(q[4]) end
+  if given ~= cjson.null then cut = tonumber(given) end
   if limit ~= nil and (cut == '+inf' or limit < cut) then cut = limit end
   if cut ~= '+inf' then cut = num(cut) end
   local r = redis.call('ZRANGEBYSCORE', qk(q[2], q[3]), '-inf', cut, 'WITHSCORES', 'LIMIT', 0, 1)

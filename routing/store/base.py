@@ -190,11 +190,14 @@ class RoutingStore(ABC):
         now: float,
         offer_timeout_s: float,
         avoid: Sequence[str] = (),
+        unstaffed_tiers: Sequence[Sequence[str]] | None = None,
     ) -> Offer | None:
         """Offer a waiting contact to the best free volunteer of the first non-empty tier
         (the volunteer who last declined or missed it only if nobody else is free), never
         to one in ``avoid`` (volunteers just freed by a decline or a miss, who then choose
-        by their own order with ``match_volunteer``)."""
+        by their own order with ``match_volunteer``). ``unstaffed_tiers``: the tiers to
+        use instead when nobody of the contact's home branch is available for its channel
+        at the moment of the decision (strict locality)."""
 
     @abstractmethod
     async def match_volunteer(
@@ -208,7 +211,8 @@ class RoutingStore(ABC):
     ) -> Offer | None:
         """Offer one waiting contact to a volunteer with free capacity: the oldest contact
         with score <= cap_cutoff in any allowed queue, else the oldest of the first tier
-        with an eligible contact."""
+        with an eligible contact. A queue's cutoff is ``unstaffed_cutoff`` when that is set
+        and nobody of its branch is available for its channel at that moment."""
 
     @abstractmethod
     async def offer_accept(self, *, contact_id: str, volunteer_id: str, now: float) -> ContactState:

@@ -152,11 +152,14 @@ class MemoryStore(MemoryReads):
         now: float,
         offer_timeout_s: float,
         avoid: Sequence[str] = (),
+        unstaffed_tiers: Sequence[Sequence[str]] | None = None,
     ) -> Offer | None:
         with self._lock:
             c = self._contacts.get(contact_id)
             if c is None or c["state"] != "waiting":
                 return None
+            if unstaffed_tiers is not None and not self._duty.get((c["home"], c["channel"])):
+                tiers = unstaffed_tiers
             skips = [{c["declined_by"], *avoid}]
             if c["declined_by"]:
                 skips.append(set(avoid))
@@ -181,17 +184,17 @@ class MemoryStore(MemoryReads):
             if v is None:
                 return None
             free = {ch for ch in CHANNELS if self._is_free(v, ch)}
-            specs = [q for q in queues if q.channel in free]
+            specs = [(q, self._cutoff(q)) for q in queues if q.channel in free]
             best: tuple[float, str] | None = None
-            for q in specs:
-                head = self._head(q.branch, q.channel, min(q.cutoff, cap_cutoff))
+            for q, cutoff in specs:
+                head = self._head(q.branch, q.channel, min(cutoff, cap_cutoff))
                 if head is not None and (best is None or head < best):
                     best = head
             if best is None:
-                for tier in sorted({q.tier for q in specs}):
-                    for q in specs:
+                for tier in sorted({q.tier for q, _ in specs}):
+                    for q, cutoff in specs:
                         if q.tier == tier:
-                            head = self._head(q.branch, q.channel, q.cutoff)
+                            head = self._head(q.branch, q.channel, cutoff)
                             if head is not None and (best is None or head < best):
                                 best = head
                     if best is not None:

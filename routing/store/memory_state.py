@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from routing.errors import TransitionRefused
-from routing.policy import CHANNELS, REQUEUE_HEAD
+from routing.policy import CHANNELS, REQUEUE_HEAD, QueueSpec
 from routing.store.base import ContactState, Offer, RoutingStore
 
 LOAD_WEIGHT = 1e10
@@ -141,6 +141,12 @@ class MemoryState(RoutingStore):
     @staticmethod
     def _state(c: dict[str, Any]) -> ContactState:
         return ContactState(**c)
+
+    def _cutoff(self, q: QueueSpec) -> float:
+        """The queue's cutoff given who is on duty now (strict rings)."""
+        if q.unstaffed_cutoff is not None and not self._duty.get((q.branch, q.channel)):
+            return q.unstaffed_cutoff
+        return q.cutoff
 
     def _head(self, branch: str, ch: str, cutoff: float) -> tuple[float, str] | None:
         queue = self._queues.get((branch, ch))

@@ -68,6 +68,11 @@ def _f(x: float) -> str:
     return repr(float(x))
 
 
+def _cut(x: float) -> str | None:
+    """A score cutoff for a script: None (JSON null) is +inf."""
+    return None if math.isinf(x) else _f(x)
+
+
 def _pairs(flat: Sequence[Any]) -> dict[str, str]:
     return {str(flat[i]): str(flat[i + 1]) for i in range(0, len(flat), 2)}
 
@@ -160,6 +165,7 @@ class RedisStore(RoutingStore):
         now: float,
         offer_timeout_s: float,
         avoid: Sequence[str] = (),
+        unstaffed_tiers: Sequence[Sequence[str]] | None = None,
     ) -> Offer | None:
         raw = await self._run(
             "match_contact",
@@ -168,6 +174,7 @@ class RedisStore(RoutingStore):
             _f(now),
             _f(offer_timeout_s),
             json.dumps(list(avoid)),
+            "" if unstaffed_tiers is None else json.dumps([list(t) for t in unstaffed_tiers]),
         )
         return _offer(raw)
 
@@ -181,7 +188,8 @@ class RedisStore(RoutingStore):
         offer_timeout_s: float,
     ) -> Offer | None:
         specs = [
-            [q.tier, q.branch, q.channel, None if math.isinf(q.cutoff) else _f(q.cutoff)]
+            [q.tier, q.branch, q.channel, _cut(q.cutoff)]
+            + ([] if q.unstaffed_cutoff is None else [_cut(q.unstaffed_cutoff)])
             for q in queues
         ]
         raw = await self._run(

@@ -372,3 +372,57 @@ async def test_withdrawn_offers_of_a_dropped_volunteer_move_on_oldest_first(
     await volunteer(engine, "f", "north", channels=("chat",), chat_limit=1)
     await engine.volunteer_disconnected(volunteer_id="d")
     assert [await offered_to(engine, t.contact_id) for t in chats] == ["f", "", ""]
+
+
+async def test_strict_rings_follow_who_is_on_duty_for_that_channel(engine: Engine) -> None:
+    # harbour (strict) has someone on chat but nobody on the phone: a harbour phone call
+    # goes to a neighbour at once, also when that neighbour only becomes free later
+    await volunteer(engine, "h", "harbour", channels=("chat",))
+    await volunteer(engine, "s", "south", channels=("phone", "chat"))
+    busy = await engine.contact_enqueue(channel="phone", home_branch="south")
+    await engine.offer_accept(contact_id=busy.contact_id, volunteer_id="s")
+    call = await engine.contact_enqueue(channel="phone", home_branch="harbour")
+    assert await offered_to(engine, call.contact_id) == ""
+    await engine.contact_end(contact_id=busy.contact_id, by="caller")
+    await engine.contact_wrapup_done(contact_id=busy.contact_id, volunteer_id="s")
+    assert await offered_to(engine, call.contact_id) == "s"
+
+
+async def test_match_script_rechecks_who_is_on_duty_at_a_strict_home(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process changes presence at a strict branch between the engine's policy
+    computation and the match: the store decides on the presence at that moment."""
+    store = engine.store
+    await volunteer(engine, "h", "harbour", channels=("phone",))
+    await volunteer(engine, "s", "south", channels=("phone",))
+    talk = await engine.contact_enqueue(channel="phone", home_branch="harbour")
+    assert await offered_to(engine, talk.contact_id) == "h"
+    await engine.offer_accept(contact_id=talk.contact_id, volunteer_id="h")
+    real_match = store.match_contact
+
+    async def home_leaves_first(**kw: object) -> object:
+        await store.presence_set(volunteer_id="h", channels=["phone"], state="off_duty", now=0)
+        return await real_match(**kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "match_contact", home_leaves_first)
+    # the engine saw harbour staffed (home only for 30 s); by the match nobody is on duty
+    call = await engine.contact_enqueue(channel="phone", home_branch="harbour")
+    assert await offered_to(engine, call.contact_id) == "s"
+    monkeypatch.undo()
+
+    # and the other way: harbour unstaffed when the engine looks, staffed at the match
+    await engine.offer_accept(contact_id=call.contact_id, volunteer_id="s")
+    later = await engine.contact_enqueue(channel="phone", home_branch="harbour")
+    assert await offered_to(engine, later.contact_id) == ""
+    real_volunteer = store.match_volunteer
+
+    async def home_arrives_first(**kw: object) -> object:
+        await store.presence_set(volunteer_id="h", channels=["phone"], state="available", now=0)
+        return await real_volunteer(**kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "match_volunteer", home_arrives_first)
+    await engine.contact_end(contact_id=call.contact_id, by="caller")
+    await engine.contact_wrapup_done(contact_id=call.contact_id, volunteer_id="s")
+    # harbour is staffed again and the caller waited < 30 s: not for south yet
+    assert await offered_to(engine, later.contact_id) == ""
