@@ -220,7 +220,8 @@ class RoutingStore(ABC):
 
     @abstractmethod
     async def offer_decline(self, *, contact_id: str, volunteer_id: str, now: float) -> None:
-        """offered → waiting (keeps its place), remembers the decliner."""
+        """offered → waiting (keeps its place), remembers the decliner; ends the
+        volunteer's streak of missed offers (a decline is an answer)."""
 
     @abstractmethod
     async def offer_expire(

@@ -228,6 +228,7 @@ class MemoryStore(MemoryReads):
             c = self._offered_to(contact_id, volunteer_id)
             self._withdraw(c, now)
             c["declined_by"] = volunteer_id
+            self._vols[volunteer_id]["missed"] = 0  # an answer: the streak of misses ends
 
     async def offer_expire(
         self, *, contact_id: str, now: float, missed_to_pause: int

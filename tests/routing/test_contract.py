@@ -426,3 +426,24 @@ async def test_match_script_rechecks_who_is_on_duty_at_a_strict_home(
     await engine.contact_wrapup_done(contact_id=call.contact_id, volunteer_id="s")
     # harbour is staffed again and the caller waited < 30 s: not for south yet
     assert await offered_to(engine, later.contact_id) == ""
+
+
+async def test_a_decline_breaks_the_streak_of_missed_offers(
+    engine: Engine, clock: ManualClock
+) -> None:
+    await volunteer(engine, "v", "north", channels=("phone",))
+    c = await engine.contact_enqueue(channel="phone", home_branch="north")
+    clock.advance(20)
+    await engine.tick()  # missed once; nobody else: offered to v again
+    assert await offered_to(engine, c.contact_id) == "v"
+    await engine.offer_decline(contact_id=c.contact_id, volunteer_id="v")
+    assert await offered_to(engine, c.contact_id) == "v"  # nobody else free
+    clock.advance(20)
+    await engine.tick()  # missed again, but not twice in a row
+    vol = await engine.store.volunteer_get(volunteer_id="v")
+    assert vol is not None and vol.presence["phone"] == "available" and vol.missed == 1
+    assert await offered_to(engine, c.contact_id) == "v"
+    clock.advance(20)
+    await engine.tick()  # the second miss in a row pauses
+    vol = await engine.store.volunteer_get(volunteer_id="v")
+    assert vol is not None and vol.presence["phone"] == "paused"
