@@ -91,6 +91,7 @@ class ConsoleConsumer(ChatConsumerBase):
                 volunteer_id=desk.volunteer_id,
                 client_id=fields["id"],
                 text=fields["text"],
+                origin=self.own_channel,
             )
             await self.send_json(
                 {
@@ -166,6 +167,8 @@ class ConsoleConsumer(ChatConsumerBase):
 
     # --- group handlers ---------------------------------------------------------------
     async def chat_entry(self, event: dict[str, Any]) -> None:
+        if event.get("origin") == self.own_channel:
+            return  # this socket's own message: acked and delivered directly
         await self.deliver(event["contact_id"], event["entry"])
 
     async def chat_signal(self, event: dict[str, Any]) -> None:

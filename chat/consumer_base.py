@@ -8,6 +8,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.db import aclose_old_connections
 from channels.generic.websocket import AsyncWebsocketConsumer
 
@@ -24,11 +25,32 @@ from chat.protocol import (
 from chat.services import ChatRefused
 from chat.sweeper import ensure_sweeper_started
 
+#: Frames and layer events that never touch the database: no ``aclose_old_connections``
+#: thread hop for them (a relayed message is Redis only). Everything else (start, end,
+#: offers, presence, wrap-up, routing events, connect, disconnect) still closes stale
+#: connections before and after, as Channels does for every message by default.
+NO_DB_FRAMES = frozenset({"ping", "message", "typing", "seen"})
+NO_DB_EVENTS = frozenset({"websocket.receive", "chat.entry", "chat.signal", "queue.changed"})
+
 
 class ChatConsumerBase(AsyncWebsocketConsumer):
     """Subclasses set ``schemas`` and implement ``handle(kind, fields)``."""
 
     schemas: Mapping[str, Schema] = {}
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """``AsyncConsumer.dispatch`` without the database clean-up for ``NO_DB_EVENTS``
+        (``websocket.receive`` decides per frame kind in ``receive``)."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        if message["type"] not in NO_DB_EVENTS:
+            await aclose_old_connections()
+        await handler(message)
+
+    @property
+    def own_channel(self) -> str | None:
+        return getattr(self, "channel_name", None)
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         self.limiter = RateLimiter()
@@ -68,12 +90,16 @@ class ChatConsumerBase(AsyncWebsocketConsumer):
         except ProtocolError as refused:
             await self.send_json(error(refused.code, refused.message, refused.ref))
             return
+        touches_db = kind not in NO_DB_FRAMES
+        if touches_db:
+            await aclose_old_connections()
         try:
             await self.handle(kind, fields)
         except ChatRefused as refused:
             await self.send_json(error(refused.code, refused.message, fields.get("id")))
         finally:
-            await aclose_old_connections()
+            if touches_db:
+                await aclose_old_connections()
 
     async def handle(self, kind: str, fields: dict[str, Any]) -> None:
         raise NotImplementedError

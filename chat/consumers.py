@@ -61,7 +61,11 @@ class CallerConsumer(ChatConsumerBase):
         cid = self.contact_id
         if kind == "message":
             appended = await services.message_post(
-                contact_id=cid, sender=CALLER, client_id=fields["id"], text=fields["text"]
+                contact_id=cid,
+                sender=CALLER,
+                client_id=fields["id"],
+                text=fields["text"],
+                origin=self.own_channel,
             )
             await self.send_json(
                 {
@@ -102,6 +106,8 @@ class CallerConsumer(ChatConsumerBase):
 
     # --- group handlers ---------------------------------------------------------------
     async def chat_entry(self, event: dict[str, Any]) -> None:
+        if event.get("origin") == self.own_channel:
+            return  # this socket's own message: acked and delivered directly
         entry = event["entry"]
         await self.deliver(event["contact_id"], entry)
         if entry["type"] == "ended":

@@ -7,8 +7,12 @@ import weakref
 
 import redis.asyncio as aioredis
 from django.conf import settings
+from redis.commands.core import AsyncScript
 
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = (
+    weakref.WeakKeyDictionary()
+)
+_scripts: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, AsyncScript]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -21,3 +25,16 @@ def redis_client() -> aioredis.Redis:
         client = aioredis.from_url(settings.REDIS_URL, socket_timeout=None)
         _clients[loop] = client
     return client
+
+
+def redis_script(source: str) -> AsyncScript:
+    """``source`` registered on the running loop's client: called with ``EVALSHA`` (the
+    script text crosses the wire only once, on the first ``NOSCRIPT``)."""
+    loop = asyncio.get_running_loop()
+    scripts = _scripts.get(loop)
+    if scripts is None:
+        scripts = _scripts[loop] = {}
+    script = scripts.get(source)
+    if script is None:
+        script = scripts[source] = redis_client().register_script(source)
+    return script

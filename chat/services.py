@@ -27,7 +27,14 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from chat import engine
-from chat.store import Appended, ConversationClosed, conversation_store, token_hash
+from chat.store import (
+    Appended,
+    ConversationClosed,
+    ConversationNotActive,
+    ConversationNotYours,
+    conversation_store,
+    token_hash,
+)
 from routing.errors import TransitionRefused
 
 CALLER = "caller"
@@ -89,13 +96,28 @@ async def publish(contact_id: str, message: dict[str, Any]) -> None:
 
 
 async def _append(
-    contact_id: str, entry: dict[str, Any], client_key: str | None = None, require_open: bool = True
+    contact_id: str,
+    entry: dict[str, Any],
+    client_key: str | None = None,
+    require_open: bool = True,
+    *,
+    require_active: bool = False,
+    volunteer_id: int | None = None,
+    origin: str | None = None,
 ) -> Appended:
     appended = await conversation_store().append(
-        contact_id=contact_id, client_key=client_key, entry=entry, require_open=require_open
+        contact_id=contact_id,
+        client_key=client_key,
+        entry=entry,
+        require_open=require_open,
+        require_active=require_active,
+        volunteer_id=volunteer_id,
     )
     if not appended.duplicate:
-        await publish(contact_id, {"type": "chat.entry", "entry": appended.entry})
+        event: dict[str, Any] = {"type": "chat.entry", "entry": appended.entry}
+        if origin:
+            event["origin"] = origin
+        await publish(contact_id, event)
     return appended
 
 
@@ -173,20 +195,37 @@ async def queue_place(*, contact_id: str) -> engine.Place | None:
 
 # --- both sides ------------------------------------------------------------------------
 async def message_post(
-    *, contact_id: str, sender: str, client_id: str, text: str, volunteer_id: int | None = None
+    *,
+    contact_id: str,
+    sender: str,
+    client_id: str,
+    text: str,
+    volunteer_id: int | None = None,
+    origin: str | None = None,
 ) -> Appended:
-    """Store and relay one message, once per client id, in the conversation's order."""
-    conversation = await conversation_get(contact_id=contact_id)
-    _check_party(conversation, sender, volunteer_id)
-    assert conversation is not None
-    if conversation.state != "active":
-        raise ChatRefused("not_active", "Nobody is in this conversation with you yet.")
+    """Store and relay one message, once per client id, in the conversation's order.
+
+    One store round trip checks the conversation (open, active, the volunteer's own),
+    assigns ``seq``, de-duplicates and stores; one publish relays it. ``origin`` (the
+    sender's channel name) marks the published entry so the sending socket, which is
+    answered directly, skips its own copy."""
     party = CALLER if sender == CALLER else f"v{volunteer_id}"
     entry = {"type": "message", "from": sender, "id": client_id, "text": text, "at": now_ms()}
     try:
-        return await _append(contact_id, entry, client_key=f"{party}:{client_id}")
+        return await _append(
+            contact_id,
+            entry,
+            client_key=f"{party}:{client_id}",
+            require_active=True,
+            volunteer_id=volunteer_id if sender == VOLUNTEER else None,
+            origin=origin,
+        )
     except ConversationClosed:
         raise ChatRefused("ended", "This conversation has ended.") from None
+    except ConversationNotYours:
+        raise ChatRefused("not_yours", "This conversation is not yours.") from None
+    except ConversationNotActive:
+        raise ChatRefused("not_active", "Nobody is in this conversation with you yet.") from None
 
 
 async def signal_relay(

@@ -31,21 +31,29 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
-from chat.redis import redis_client
+from chat.redis import redis_client, redis_script
 
-#: Appends, de-duplicates and stores in one step. Returns {seq, duplicate(0/1)}.
+#: Checks the conversation, appends, de-duplicates and stores in one step (one round
+#: trip, called by SHA). Returns {seq, duplicate(0/1), stored entry when duplicate} or
+#: {-1} ended/missing, {-2} not active, {-3} another volunteer's.
 #: KEYS: meta, log, ids.  ARGV: client key ('' for none), entry body (JSON without the
-#: opening brace), ttl seconds, require_open ('1' refuses when meta is missing/ended).
+#: opening brace), ttl seconds, require_open ('1' refuses when meta is missing/ended),
+#: require_active ('1' also refuses a conversation that is not active), volunteer id
+#: ('' for none: when set, the conversation must be this volunteer's).
 APPEND_LUA = """
 local meta, log, ids = KEYS[1], KEYS[2], KEYS[3]
 local ckey, body, ttl, require_open = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local require_active, vid = ARGV[5], ARGV[6]
 if require_open == '1' then
-  local state = redis.call('HGET', meta, 'state')
-  if (not state) or state == 'ended' then return {-1, 0} end
+  local m = redis.call('HMGET', meta, 'state', 'volunteer_id')
+  local state = m[1]
+  if (not state) or state == 'ended' then return {-1} end
+  if vid and vid ~= '' and m[2] ~= vid then return {-3} end
+  if require_active == '1' and state ~= 'active' then return {-2} end
 end
 if ckey ~= '' then
   local seen = redis.call('HGET', ids, ckey)
-  if seen then return {tonumber(seen), 1} end
+  if seen then return {tonumber(seen), 1, redis.call('LINDEX', log, tonumber(seen) - 1)} end
 end
 local seq = redis.call('RPUSH', log, '')
 redis.call('LSET', log, seq - 1, '{"seq":' .. seq .. ',' .. body)
@@ -74,6 +82,21 @@ return 0
 
 class ConversationClosed(Exception):
     """The conversation has ended (or never existed): nothing was appended."""
+
+
+class ConversationNotActive(Exception):
+    """``require_active``: the conversation is waiting (no volunteer): nothing appended."""
+
+
+class ConversationNotYours(Exception):
+    """``volunteer_id``: the conversation is another volunteer's: nothing appended."""
+
+
+_REFUSALS: dict[int, type[Exception]] = {
+    -1: ConversationClosed,
+    -2: ConversationNotActive,
+    -3: ConversationNotYours,
+}
 
 
 @dataclass(frozen=True)
@@ -125,7 +148,15 @@ class ConversationStore(Protocol):
         client_key: str | None,
         entry: dict[str, Any],
         require_open: bool = True,
-    ) -> Appended: ...
+        require_active: bool = False,
+        volunteer_id: int | None = None,
+    ) -> Appended:
+        """Check (open; with ``require_active`` active; with ``volunteer_id`` that
+        volunteer's), assign the next seq, de-duplicate and store, atomically. Raises
+        ``ConversationClosed``, ``ConversationNotYours`` or ``ConversationNotActive``
+        (checked in that order) and appends nothing then."""
+        ...
+
     async def since(self, *, contact_id: str, after: int) -> list[dict[str, Any]]: ...
     async def last_seq(self, *, contact_id: str) -> int: ...
     async def conversation_delete(self, *, contact_id: str) -> None: ...
@@ -182,7 +213,8 @@ class RedisConversationStore:
     async def meta_set(self, *, contact_id: str, fields: dict[str, str]) -> None:
         # Only an existing conversation is updated: a late write must not resurrect one.
         flat = [part for pair in fields.items() for part in pair]
-        await redis_client().eval(META_SET_LUA, 1, self._k(contact_id, "meta"), *flat)
+        r = redis_client()
+        await redis_script(META_SET_LUA)(keys=[self._k(contact_id, "meta")], args=flat, client=r)
 
     async def append(
         self,
@@ -191,6 +223,8 @@ class RedisConversationStore:
         client_key: str | None,
         entry: dict[str, Any],
         require_open: bool = True,
+        require_active: bool = False,
+        volunteer_id: int | None = None,
     ) -> Appended:
         keys = [self._k(contact_id, p) for p in ("meta", "log", "ids")]
         args: list[str | int] = [
@@ -198,13 +232,16 @@ class RedisConversationStore:
             _body(entry),
             retention_s(),
             "1" if require_open else "0",
+            "1" if require_active else "0",
+            "" if volunteer_id is None else str(volunteer_id),
         ]
-        seq, dup = await redis_client().eval(APPEND_LUA, 3, *keys, *args)
-        if int(seq) < 0:
-            raise ConversationClosed(contact_id)
-        seq = int(seq)
-        if int(dup):
-            stored = await redis_client().lindex(keys[1], seq - 1)
+        r = redis_client()
+        result = await redis_script(APPEND_LUA)(keys=keys, args=args, client=r)
+        seq = int(result[0])
+        if seq < 0:
+            raise _REFUSALS[seq](contact_id)
+        if int(result[1]):
+            stored = result[2] if len(result) > 2 else None
             return Appended(seq, True, json.loads(stored) if stored else {"seq": seq, **entry})
         return Appended(seq, False, {"seq": seq, **entry})
 
@@ -233,7 +270,8 @@ class RedisConversationStore:
         await redis_client().zrem(self._z(name), contact_id)
 
     async def deadlines_claim(self, *, name: str, now: float) -> list[str]:
-        due = await redis_client().eval(CLAIM_DUE_LUA, 1, self._z(name), now)
+        r = redis_client()
+        due = await redis_script(CLAIM_DUE_LUA)(keys=[self._z(name)], args=[now], client=r)
         return [d.decode() for d in due]
 
     def _v(self, volunteer_id: int) -> str:
@@ -319,11 +357,18 @@ class MemoryConversationStore:
         client_key: str | None,
         entry: dict[str, Any],
         require_open: bool = True,
+        require_active: bool = False,
+        volunteer_id: int | None = None,
     ) -> Appended:
         with self._lock:
             meta = self._meta.get(contact_id)
-            if require_open and (meta is None or meta.get("state") == "ended"):
-                raise ConversationClosed(contact_id)
+            if require_open:
+                if meta is None or meta.get("state") == "ended":
+                    raise ConversationClosed(contact_id)
+                if volunteer_id is not None and meta.get("volunteer_id") != str(volunteer_id):
+                    raise ConversationNotYours(contact_id)
+                if require_active and meta.get("state") != "active":
+                    raise ConversationNotActive(contact_id)
             ids = self._ids.setdefault(contact_id, {})
             log = self._log.setdefault(contact_id, [])
             if client_key and client_key in ids:
