@@ -30,7 +30,7 @@ from chat.sweeper import ensure_sweeper_started
 #: offers, presence, wrap-up, routing events, connect, disconnect) still closes stale
 #: connections before and after, as Channels does for every message by default.
 NO_DB_FRAMES = frozenset({"ping", "message", "typing", "seen"})
-NO_DB_EVENTS = frozenset({"websocket.receive", "chat.entry", "chat.signal", "queue.changed"})
+NO_DB_EVENTS = frozenset({"websocket.receive", "chat.entry", "chat.signal"})
 
 
 class ChatConsumerBase(AsyncWebsocketConsumer):

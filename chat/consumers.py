@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chat import services
+from chat import engine, services
 from chat.consumer_base import ChatConsumerBase
 from chat.protocol import CALLER_SCHEMAS, CLOSE_ENDED
 from chat.queue_watch import watch_queue
@@ -22,6 +22,7 @@ class CallerConsumer(ChatConsumerBase):
     async def connect(self) -> None:
         self.contact_id: str | None = None
         self.ended = False
+        self.queue_sent: tuple[int, int | None] | None = None  # last place sent
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
@@ -54,7 +55,7 @@ class CallerConsumer(ChatConsumerBase):
                 conversation = await services.caller_resume(token=fields["token"])
                 await self.send_json(self._session(conversation))
                 await self._bind(conversation, after=fields["last_seq"])
-            await self.queue_refresh()
+            await self.queue_refresh(force=True)
             return
         if self.contact_id is None:
             raise ChatRefused("no_conversation", "Send 'start' or 'resume' first.")
@@ -93,13 +94,25 @@ class CallerConsumer(ChatConsumerBase):
             frame["token"] = token
         return frame
 
-    async def queue_refresh(self) -> None:
-        """Send the caller's place while waiting; register for live updates."""
+    async def queue_refresh(self, *, force: bool = False) -> None:
+        """Read the caller's place while waiting; register for live updates. Sent when it
+        changed, or always with ``force`` (after a ``session`` frame)."""
         if self.contact_id is None or self.ended:
             return
         place = await services.queue_place(contact_id=self.contact_id)
+        await self.queue_place_changed(place, force=force)
+
+    async def queue_place_changed(self, place: engine.Place | None, *, force: bool = False) -> None:
+        """Also called by the process's queue watcher with a batched read's answer."""
+        if self.contact_id is None or self.ended:
+            return
         watch_queue(self, self.contact_id if place else None)
-        if place is not None:
+        if place is None:
+            self.queue_sent = None
+            return
+        current = (place.position, place.estimate_s)
+        if force or current != self.queue_sent:
+            self.queue_sent = current
             await self.send_json(
                 {"type": "queue", "position": place.position, "estimate_s": place.estimate_s}
             )
@@ -133,8 +146,4 @@ class CallerConsumer(ChatConsumerBase):
                 {"type": "session", "state": "waiting", "alias": "", "requeued": True}
             )
         if kind in ("contact.queued", "contact.requeued", "contact.assigned"):
-            await self.queue_refresh()
-
-    async def queue_changed(self, event: dict[str, Any]) -> None:
-        """From the process's queue watcher (not the channel layer)."""
-        await self.queue_refresh()
+            await self.queue_refresh(force=kind == "contact.requeued")

@@ -8,11 +8,20 @@ through unchanged; the consumers map their ``code`` to a typed error frame.
 from __future__ import annotations
 
 import importlib
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from routing import selectors
 from routing import services as routing
 from routing.errors import TransitionRefused
+from routing.store.base import QueueFacts
+
+logger = logging.getLogger(__name__)
+
+#: Contacts per pipeline in ``queue_positions`` (bounds one reply's size).
+QUEUE_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -128,10 +137,75 @@ async def queue_position(*, contact_id: str) -> Place | None:
         view = await routing.queue_position(contact_id=contact_id)
     except TransitionRefused:
         return None
+    return _place(view)
+
+
+def _place(view: Any) -> Place | None:
     if view is None or view.state != "waiting":
         return None
     estimate = getattr(view, "estimate_s", None)
     return Place(int(view.position), None if estimate is None else int(estimate))
+
+
+class _KnownFacts:
+    """A read-only stand-in store answering ``queue_view`` from facts already read, so
+    routing's own ``selectors.queue_position`` computes place and estimate."""
+
+    def __init__(self, facts: dict[str, QueueFacts | None]) -> None:
+        self.facts = facts
+
+    async def queue_view(self, *, contact_id: str) -> QueueFacts | None:
+        return self.facts.get(contact_id)
+
+
+async def _redis_queue_facts(
+    store: Any, contact_ids: Sequence[str]
+) -> dict[str, QueueFacts | None] | None:
+    """Routing's ``queue_view`` script for many contacts, pipelined (one round trip per
+    ``QUEUE_BATCH``); None when the store is not routing's Redis store.
+    TODO(routing): a public ``queue_views`` on the store, then drop this."""
+    from routing.store.redis import RedisStore
+
+    script = getattr(store, "_scripts", {}).get("queue_view")
+    if not isinstance(store, RedisStore) or script is None:
+        return None
+    facts: dict[str, QueueFacts | None] = {}
+    for start in range(0, len(contact_ids), QUEUE_BATCH):
+        chunk = contact_ids[start : start + QUEUE_BATCH]
+        async with store.client.pipeline(transaction=False) as pipe:
+            for cid in chunk:
+                await script(keys=[], args=[store.prefix, cid], client=pipe)
+            replies = await pipe.execute(raise_on_error=False)
+        for cid, raw in zip(chunk, replies, strict=True):
+            if isinstance(raw, Exception):
+                logger.warning("queue_view failed for a contact: %s", raw)
+                facts[cid] = None
+            elif not raw:
+                facts[cid] = None
+            else:
+                state, ch, ahead, cap, enq, *samples = raw
+                mean = sum(map(float, samples)) / len(samples) if samples else None
+                facts[cid] = QueueFacts(str(state), str(ch), int(ahead), int(cap), mean, float(enq))
+    return facts
+
+
+async def queue_positions(*, contact_ids: Sequence[str]) -> dict[str, Place | None]:
+    """Many callers' places in one batched read (a pipeline of routing's ``queue_view``
+    script on Redis); the same answers as ``queue_position`` one by one."""
+    ids = list(dict.fromkeys(contact_ids))
+    facts = await _redis_queue_facts(routing.get_engine().store, ids)
+    if facts is None:  # routing's in-process store: per-contact reads are local calls
+        return {cid: await queue_position(contact_id=cid) for cid in ids}
+    known = _KnownFacts(facts)
+    places: dict[str, Place | None] = {}
+    for cid in ids:
+        try:
+            view = await selectors.queue_position(store=known, contact_id=cid)  # type: ignore[arg-type]
+        except TransitionRefused:
+            places[cid] = None
+            continue
+        places[cid] = _place(view)
+    return places
 
 
 async def branch_snapshot(*, branch: str | None) -> Any:

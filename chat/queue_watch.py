@@ -2,9 +2,11 @@
 
 Putting every waiting caller in the ``national`` group would make each queue change a
 ``group_send`` to thousands of channels. Instead each server process listens once (its
-own channel in ``national``), and on ``queue.changed`` asks each *local* waiting caller
-to refresh its place, debounced to once per ``CHAT_QUEUE_DEBOUNCE_S`` and at least every
-``CHAT_QUEUE_REFRESH_S`` so the estimate stays honest while nothing changes.
+own channel in ``national``), and on ``queue.changed`` reads the places of all its
+*local* waiting callers in one batched read (``engine.queue_positions``: one pipeline
+per 500 callers), debounced to once per ``CHAT_QUEUE_DEBOUNCE_S``; it also re-reads at
+least every ``CHAT_QUEUE_REFRESH_S`` so a drifting estimate is caught. A caller is sent
+a ``queue`` frame only when its place or estimate changed.
 """
 
 from __future__ import annotations
@@ -16,16 +18,18 @@ from typing import Any, Protocol
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from chat import engine
+
 logger = logging.getLogger(__name__)
 
 
 class Watcher(Protocol):
-    async def queue_refresh(self) -> None: ...
+    async def queue_place_changed(self, place: engine.Place | None) -> None: ...
 
 
 class _QueueWatch:
     def __init__(self) -> None:
-        self.callers: set[Watcher] = set()
+        self.callers: dict[Watcher, str] = {}  # consumer → contact id
         self.task: asyncio.Task[None] | None = None
         self.listener: asyncio.Task[None] | None = None
         self.dirty = asyncio.Event()
@@ -54,6 +58,21 @@ class _QueueWatch:
         finally:
             await layer.group_discard("national", channel)
 
+    async def refresh_all(self) -> None:
+        """One batched read of every local waiting caller's place; each consumer sends
+        only a change."""
+        if not self.callers:
+            return
+        watched = list(self.callers.items())
+        places = await engine.queue_positions(contact_ids=[cid for _, cid in watched])
+        for caller, cid in watched:
+            if self.callers.get(caller) != cid:
+                continue  # left the queue (or re-registered) during the read
+            try:
+                await caller.queue_place_changed(places.get(cid))
+            except Exception:
+                logger.exception("queue refresh failed")
+
     async def _refresher(self) -> None:
         debounce = float(getattr(settings, "CHAT_QUEUE_DEBOUNCE_S", 1.0))
         period = float(getattr(settings, "CHAT_QUEUE_REFRESH_S", 30.0))
@@ -63,11 +82,10 @@ class _QueueWatch:
             except TimeoutError:
                 pass
             self.dirty.clear()
-            for caller in list(self.callers):
-                try:
-                    await caller.queue_refresh()
-                except Exception:
-                    logger.exception("queue refresh failed")
+            try:
+                await self.refresh_all()
+            except Exception:
+                logger.exception("queue refresh failed")
             await asyncio.sleep(debounce)
 
 
@@ -81,7 +99,7 @@ def watch_queue(caller: Any, contact_id: str | None) -> None:
     if watch is None:
         watch = _watches[id(loop)] = _QueueWatch()
     if contact_id is None:
-        watch.callers.discard(caller)
+        watch.callers.pop(caller, None)
         return
-    watch.callers.add(caller)
+    watch.callers[caller] = contact_id
     watch.start()

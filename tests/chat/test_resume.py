@@ -156,3 +156,26 @@ async def test_idle_socket_survives_more_than_ten_seconds(chat_env: Any, anna: A
     ] == "ja hoor"
     await caller.close()
     await console.close()
+
+
+async def test_batched_queue_places_match_single_reads(chat_env: Any) -> None:
+    """The queue watcher's one batched read answers what per-caller reads answer."""
+    from chat import engine
+    from chat.queue_watch import _watches
+
+    callers = []
+    for _ in range(3):
+        caller = await caller_connect()
+        await caller.send(type="start")
+        await caller.expect("session", state="waiting")
+        await caller.expect("queue")
+        callers.append(caller)
+    waiting = [cid for watch in _watches.values() for cid in watch.callers.values()]
+    assert len(waiting) == 3
+    batched = await engine.queue_positions(contact_ids=[*waiting, "no-such-contact"])
+    assert batched["no-such-contact"] is None
+    for cid in waiting:
+        assert batched[cid] == await engine.queue_position(contact_id=cid)
+    assert sorted(p.position for p in batched.values() if p) == [1, 2, 3]
+    for caller in callers:
+        await caller.close()
