@@ -371,9 +371,14 @@ class Engine:
         )
         out = Outbox()
         self._presence_events(volunteer_id, vol.branch, changed, out)
-        if state == "available":
-            await match_volunteer(self, volunteer_id, out)
-        elif changed and vol.branch in strict_branches(await self.topology(), self.policy):
+        # also when pausing one channel: the refreshed registration may have raised the
+        # chat limit, and free capacity must not wait for the next tick
+        await match_volunteer(self, volunteer_id, out)
+        if (
+            state != "available"
+            and changed
+            and vol.branch in strict_branches(await self.topology(), self.policy)
+        ):
             # the last one on duty of a strict branch left: its home-only ring is skipped
             from routing.ticker import sweep
 

@@ -339,25 +339,24 @@ async def test_requeued_contact_goes_before_older_arrivals(
     engine: Engine, clock: ManualClock
 ) -> None:
     await volunteer(engine, "v", "north", channels=("phone",))
-    waiting = await engine.contact_enqueue(channel="phone", home_branch="north")
-    await engine.offer_accept(contact_id=waiting.contact_id, volunteer_id="v")
+    busy = await engine.contact_enqueue(channel="phone", home_branch="north")
+    await engine.offer_accept(contact_id=busy.contact_id, volunteer_id="v")
+    elsewhere = await engine.contact_enqueue(channel="phone", home_branch="west")
     clock.advance(5)
-    older = await engine.contact_enqueue(channel="phone", home_branch="north")
-    clock.advance(5)
-    later = await engine.contact_enqueue(channel="phone", home_branch="north")
+    own = await engine.contact_enqueue(channel="phone", home_branch="north")
+    await engine.contact_end(contact_id=busy.contact_id, by="caller")
+    await engine.contact_wrapup_done(contact_id=busy.contact_id, volunteer_id="v")
+    # v takes their own branch's caller first, though the west caller came earlier
+    assert await offered_to(engine, own.contact_id) == "v"
+    await engine.offer_accept(contact_id=own.contact_id, volunteer_id="v")
     await engine.volunteer_presence_set(volunteer_id="v", channel="phone", state="paused")
-    await engine.contact_end(contact_id=waiting.contact_id, by="caller")
-    await engine.contact_wrapup_done(contact_id=waiting.contact_id, volunteer_id="v")
-    await engine.volunteer_presence_set(volunteer_id="v", channel="phone", state="available")
-    assert await offered_to(engine, older.contact_id) == "v"
-    await engine.offer_accept(contact_id=older.contact_id, volunteer_id="v")
-    await engine.volunteer_presence_set(volunteer_id="v", channel="phone", state="paused")
-    await engine.contact_requeue(contact_id=older.contact_id)
-    # re-queued after `later` arrived, it still goes first
-    view = await engine.queue_position(contact_id=later.contact_id)
+    await engine.contact_requeue(contact_id=own.contact_id)
+    # re-queued, it goes before the west caller who arrived before it
+    view = await engine.queue_position(contact_id=elsewhere.contact_id)
     assert (view.position, view.waiting_ahead) == (2, 1)
-    await engine.volunteer_presence_set(volunteer_id="v", channel="phone", state="available")
-    assert await offered_to(engine, older.contact_id) == "v"
+    assert (await engine.queue_position(contact_id=own.contact_id)).position == 1
+    await volunteer(engine, "w", "west", channels=("phone",))
+    assert await offered_to(engine, own.contact_id) == "w"
 
 
 async def test_withdrawn_offers_of_a_dropped_volunteer_move_on_oldest_first(
@@ -447,3 +446,16 @@ async def test_a_decline_breaks_the_streak_of_missed_offers(
     await engine.tick()  # the second miss in a row pauses
     vol = await engine.store.volunteer_get(volunteer_id="v")
     assert vol is not None and vol.presence["phone"] == "paused"
+
+
+async def test_a_raised_chat_limit_is_used_at_the_next_presence_change(engine: Engine) -> None:
+    await volunteer(engine, "v", "north", channels=("phone", "chat"), chat_limit=1)
+    first = await engine.contact_enqueue(channel="chat", home_branch="north")
+    second = await engine.contact_enqueue(channel="chat", home_branch="north")
+    assert [await offered_to(engine, t.contact_id) for t in (first, second)] == ["v", ""]
+    # the manager raises the limit; the console then pauses the phone only
+    await engine.volunteer_register(
+        volunteer_id="v", branch="north", channels=("phone", "chat"), chat_limit=2
+    )
+    await engine.volunteer_presence_set(volunteer_id="v", channel="phone", state="paused")
+    assert await offered_to(engine, second.contact_id) == "v"

@@ -114,6 +114,16 @@ class RoutingMachine(RuleBasedStateMachine):
         self.contacts.append(t.contact_id)
 
     @rule(
+        channel=st.sampled_from(CHANNELS),
+        homes=st.lists(st.sampled_from(["north", "east", None]), min_size=2, max_size=4),
+    )
+    def rush(self, channel: str, homes: list[str | None]) -> None:
+        """Several callers in a row for nearby queues: queues build up, so the order in
+        which they are served is put to the test."""
+        for home in homes:
+            self.arrive(channel, home)
+
+    @rule(
         vid=st.sampled_from(sorted(VOLUNTEERS)),
         channel=st.sampled_from([*CHANNELS, "all"]),
         state=st.sampled_from(["available", "available", "paused", "off_duty"]),
