@@ -7,8 +7,10 @@ through unchanged; the consumers map their ``code`` to a typed error frame.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +24,22 @@ logger = logging.getLogger(__name__)
 
 #: Contacts per pipeline in ``queue_positions`` (bounds one reply's size).
 QUEUE_BATCH = 500
+
+#: Concurrent routing calls from the callers' hot paths (enqueue, abandon, places) per
+#: event loop. Routing's Redis pool holds 100 connections and raises instead of waiting
+#: when they are all in use; thousands of callers starting at once must queue here.
+ROUTING_CONCURRENCY = 64
+_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _routing_slot() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    slot = _slots.get(loop)
+    if slot is None:
+        slot = _slots[loop] = asyncio.Semaphore(ROUTING_CONCURRENCY)
+    return slot
 
 
 @dataclass(frozen=True)
@@ -47,9 +65,10 @@ async def contact_enqueue(
 ) -> str:
     for attempt in (1, 2):
         try:
-            ticket = await routing.contact_enqueue(
-                channel=channel, home_branch=home_branch, municipality_code=municipality_code
-            )
+            async with _routing_slot():
+                ticket = await routing.contact_enqueue(
+                    channel=channel, home_branch=home_branch, municipality_code=municipality_code
+                )
             return str(getattr(ticket, "contact_id", ticket))
         except TransitionRefused as refused:
             if attempt == 2 or refused.code not in STALE_TOPOLOGY:
@@ -59,7 +78,8 @@ async def contact_enqueue(
 
 
 async def contact_abandon(*, contact_id: str) -> None:
-    await routing.contact_abandon(contact_id=contact_id)
+    async with _routing_slot():
+        await routing.contact_abandon(contact_id=contact_id)
 
 
 async def offer_accept(*, contact_id: str, volunteer_id: int) -> Any:
@@ -134,7 +154,8 @@ def ticker_start() -> None:
 async def queue_position(*, contact_id: str) -> Place | None:
     """The caller's place (1 = next) and estimate; None when no longer waiting."""
     try:
-        view = await routing.queue_position(contact_id=contact_id)
+        async with _routing_slot():
+            view = await routing.queue_position(contact_id=contact_id)
     except TransitionRefused:
         return None
     return _place(view)
@@ -172,7 +193,7 @@ async def _redis_queue_facts(
     facts: dict[str, QueueFacts | None] = {}
     for start in range(0, len(contact_ids), QUEUE_BATCH):
         chunk = contact_ids[start : start + QUEUE_BATCH]
-        async with store.client.pipeline(transaction=False) as pipe:
+        async with _routing_slot(), store.client.pipeline(transaction=False) as pipe:
             for cid in chunk:
                 await script(keys=[], args=[store.prefix, cid], client=pipe)
             replies = await pipe.execute(raise_on_error=False)
