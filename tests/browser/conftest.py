@@ -119,8 +119,9 @@ def asgi_server(django_db_setup: None, django_db_blocker: Any) -> Iterator[str]:
                     "127.0.0.1",
                     "-p",
                     str(port),
+                    # As `listenline serve` runs it: no access log (client addresses).
                     "-v",
-                    "1",
+                    "0",
                     "listenline.asgi:application",
                 ],
                 cwd=ROOT,
