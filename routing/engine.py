@@ -22,10 +22,15 @@ from routing.errors import FairUseRefused, TransitionRefused
 from routing.fairuse import FairUse
 from routing.matching import (
     Outbox,
+    Plans,
     branch_groups,
+    contact_match,
     match_contact,
     match_volunteer,
     match_waiting,
+    matched,
+    offered,
+    volunteer_match,
 )
 from routing.policy import CHANNELS, NATIONAL, PRESENCES, RoutingPolicy, Topology, strict_branches
 from routing.selectors import DEFAULT_HANDLE_S, MAX_ESTIMATE_S, BranchSnapshot, QueueView
@@ -92,6 +97,9 @@ class Engine:
         self.directory = directory
         self.sink: Sink = sink or CollectingSink()
         self.fair_use = fair_use
+        self.plans = Plans()
+        # volunteer id -> branch as last seen; the store checks it on every match
+        self.branches: dict[str, str] = {}
 
     async def topology(self) -> Topology:
         """The topology; a loader's result is refreshed every minute (coordinator edits)."""
@@ -150,12 +158,14 @@ class Engine:
                 await self._deliver(Outbox(trail=[entry]))
                 raise
         contact_id = uuid.uuid4().hex
-        await self.store.contact_enqueue(
+        # enqueued and matched in one store step
+        offer = await self.store.contact_enqueue(
             contact_id=contact_id,
             channel=channel,
             home=home,
             municipality=municipality_code or "",
             now=now,
+            match=await contact_match(self, home, 0.0),
         )
         out = Outbox()
         out.add(
@@ -166,9 +176,11 @@ class Engine:
             home_branch=home,
         )
         out.add("queue.changed", branch_groups(home), branch=home, channel=channel)
-        offered = await match_contact(self, contact_id, home, channel, now, out)
+        if offer is not None:
+            offered(offer, out)
         await self._deliver(out)
-        return ContactTicket(contact_id, channel, home_branch, "offered" if offered else "waiting")
+        state = "offered" if offer is not None else "waiting"
+        return ContactTicket(contact_id, channel, home_branch, state)
 
     def _closed(self, c: ContactState, topo: Topology, outcome: str, out: Outbox) -> None:
         answered = outcome == "answered"
@@ -282,12 +294,16 @@ class Engine:
     async def contact_wrapup_done(self, *, contact_id: str, volunteer_id: str) -> ContactState:
         """wrap_up → closed: trail row, live state deleted, the volunteer matched again."""
         topo = await self.topology()
-        c = await self.store.contact_wrapup_done(
-            contact_id=contact_id, volunteer_id=volunteer_id, now=self.clock.now()
+        # closed and the freed volunteer matched in one store step
+        c, result = await self.store.contact_wrapup_done(
+            contact_id=contact_id,
+            volunteer_id=volunteer_id,
+            now=self.clock.now(),
+            match=await volunteer_match(self, self.branches.get(volunteer_id, "")),
         )
         out = Outbox()
         self._closed(c, topo, "answered", out)
-        await match_volunteer(self, volunteer_id, out)
+        await matched(self, volunteer_id, result, out)
         await self._deliver(out)
         return c
 
@@ -339,6 +355,7 @@ class Engine:
             chat_limit=chat_limit,
             now=self.clock.now(),
         )
+        self.branches[volunteer_id] = branch
 
     async def _refresh_registration(self, volunteer_id: str) -> None:
         if self.directory is None:
@@ -362,22 +379,23 @@ class Engine:
         if channel != "all" and channel not in CHANNELS:
             raise TransitionRefused("unknown_channel", str(channel))
         await self._refresh_registration(volunteer_id)
-        vol = await self.store.volunteer_get(volunteer_id=volunteer_id)
-        if vol is None:
-            raise TransitionRefused("unknown_volunteer", volunteer_id)
-        channels = list(vol.channels) if channel == "all" else [channel]
-        changed = await self.store.presence_set(
-            volunteer_id=volunteer_id, channels=channels, state=state, now=self.clock.now()
+        # presence set and the volunteer matched in one store step; also when pausing one
+        # channel: the refreshed registration may have raised the chat limit, and free
+        # capacity must not wait for the next tick
+        change = await self.store.presence_set(
+            volunteer_id=volunteer_id,
+            channels=None if channel == "all" else [channel],
+            state=state,
+            now=self.clock.now(),
+            match=await volunteer_match(self, self.branches.get(volunteer_id, "")),
         )
         out = Outbox()
-        self._presence_events(volunteer_id, vol.branch, changed, out)
-        # also when pausing one channel: the refreshed registration may have raised the
-        # chat limit, and free capacity must not wait for the next tick
-        await match_volunteer(self, volunteer_id, out)
+        self._presence_events(volunteer_id, change.branch, change.changed, out)
+        await matched(self, volunteer_id, change.matched, out)
         if (
             state != "available"
-            and changed
-            and vol.branch in strict_branches(await self.topology(), self.policy)
+            and change.changed
+            and change.branch in strict_branches(await self.topology(), self.policy)
         ):
             # the last one on duty of a strict branch left: its home-only ring is skipped
             from routing.ticker import sweep

@@ -21,6 +21,7 @@ from typing import Literal
 CHANNELS: tuple[str, ...] = ("phone", "chat")
 PRESENCES: tuple[str, ...] = ("off_duty", "available", "paused")
 NATIONAL = "*"  # the queue of contacts without a home branch (chat without municipality)
+ANY = "~"  # every branch at once (a store's whole-channel queue and free set; see matching)
 REQUEUE_HEAD = 1e10
 INF = math.inf
 

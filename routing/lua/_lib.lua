@@ -20,6 +20,12 @@ local function fk(b, ch) return P .. ':free:' .. b .. ':' .. ch end
 local function dk(b, ch) return P .. ':duty:' .. b .. ':' .. ch end
 local function bvk(b) return P .. ':bv:' .. b end
 local function capk(ch) return P .. ':cap:' .. ch end
+local function fnk(ch) return P .. ':fn:' .. ch end
+-- ANY ('~') stands for every branch: its waiting queue is the channel's whole queue and
+-- its free set every free volunteer of the channel (routing.policy.ANY).
+local ANY = '~'
+local function queue_key(b, ch) if b == ANY then return qnk(ch) end return qk(b, ch) end
+local function free_key(b, ch) if b == ANY then return fnk(ch) end return fk(b, ch) end
 
 local function weight(v, ch)
   if ch == 'chat' then return tonumber(v.chat_limit) end
@@ -30,6 +36,7 @@ end
 local function unlist(vid, v)
   for _, ch in ipairs(CHANNELS) do
     redis.call('ZREM', fk(v.branch, ch), vid)
+    redis.call('ZREM', fnk(ch), vid)
     if redis.call('SREM', dk(v.branch, ch), vid) == 1 then
       redis.call('DECRBY', capk(ch), weight(v, ch))
     end
@@ -65,18 +72,25 @@ local function is_free(v, ch)
   return tonumber(v.l_chat) < tonumber(v.chat_limit)
 end
 
-local function refresh(vid)
-  local v = hgetall(vk(vid))
+-- Re-rank a volunteer in the free and on-duty sets; ``v``: their hash if already read.
+local function refresh(vid, v)
+  v = v or hgetall(vk(vid))
   if not v then return end
   local any = false
   for _, ch in ipairs(CHANNELS) do
-    if is_free(v, ch) then
-      redis.call('ZADD', fk(v.branch, ch), num(tonumber(v.l_chat) * LOAD_WEIGHT + tonumber(v.idle_since)), vid)
+    -- a channel the volunteer does not take is in none of their sets (upsert unlists)
+    if not has_channel(v, ch) then
+    elseif is_free(v, ch) then
+      local rank = num(tonumber(v.l_chat) * LOAD_WEIGHT + tonumber(v.idle_since))
+      redis.call('ZADD', fk(v.branch, ch), rank, vid)
+      redis.call('ZADD', fnk(ch), rank, vid)
       any = true
     else
       redis.call('ZREM', fk(v.branch, ch), vid)
+      redis.call('ZREM', fnk(ch), vid)
     end
-    if has_channel(v, ch) and v['p_' .. ch] == 'available' then
+    if not has_channel(v, ch) then
+    elseif v['p_' .. ch] == 'available' then
       if redis.call('SADD', dk(v.branch, ch), vid) == 1 then
         redis.call('INCRBY', capk(ch), weight(v, ch))
       end
@@ -98,16 +112,19 @@ local function queue_rem(cid, c)
   redis.call('ZREM', qnk(c.channel), cid)
 end
 
-local function offer(cid, c, vid, now, timeout)
-  local v = hgetall(vk(vid))
+-- Offer contact cid (hash c) to vid (hash v if already read; updated in place).
+local function offer(cid, c, vid, now, timeout, v)
+  v = v or hgetall(vk(vid))
   local expires = num(now + timeout)
+  local load = 'l_' .. c.channel
   queue_rem(cid, c)
   redis.call('HSET', ck(cid), 'state', 'offered', 'offered_to', vid, 'offer_expires_at', expires)
   redis.call('ZADD', OFFERS, expires, cid)
-  redis.call('HINCRBY', vk(vid), 'l_' .. c.channel, 1)
+  v[load] = tostring(tonumber(v[load]) + 1)
+  v.idle_since = num(now)
+  redis.call('HSET', vk(vid), load, v[load], 'idle_since', v.idle_since)
   redis.call('SADD', vck(vid), cid)
-  redis.call('HSET', vk(vid), 'idle_since', num(now))
-  refresh(vid)
+  refresh(vid, v)
   local requeued = '0'
   if tonumber(c.requeues) > 0 then requeued = '1' end
   return {cid, vid, c.channel, c.home, v.branch, expires, requeued}

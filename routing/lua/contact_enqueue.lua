@@ -1,4 +1,6 @@
--- ARGV: cid, channel, home, municipality, now
+-- ARGV: cid, channel, home, municipality, now(, tiers JSON, unstaffed tiers JSON or '',
+-- offer timeout). With tiers, the new contact is matched in the same step (see
+-- match_contact); returns the offer made, else {}.
 local cid, ch, home, muni, now = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 if redis.call('EXISTS', ck(cid)) == 1 then return refuse('contact_closed', 'id already in use') end
 local c = {
@@ -9,4 +11,7 @@ local c = {
 }
 redis.call('HSET', ck(cid), unpack(flatten(c)))
 queue_add(cid, c)
-return 1
+if (ARGV[7] or '') == '' then return {} end
+local unstaffed = nil
+if ARGV[8] ~= '' then unstaffed = cjson.decode(ARGV[8]) end
+return match_contact(cid, c, cjson.decode(ARGV[7]), unstaffed, {}, tonumber(now), tonumber(ARGV[9])) or {}

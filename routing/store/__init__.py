@@ -2,24 +2,32 @@
 
 from routing.store.base import (
     BranchCounts,
+    ContactMatch,
     ContactState,
     DropResult,
     ExpiredOffer,
+    Matched,
     Offer,
+    PresenceChange,
     QueueFacts,
     QueueHead,
     RoutingStore,
+    VolunteerMatch,
     VolunteerState,
 )
 
 __all__ = [
     "BranchCounts",
+    "ContactMatch",
     "ContactState",
     "DropResult",
     "ExpiredOffer",
+    "Matched",
     "Offer",
+    "PresenceChange",
     "QueueHead",
     "QueueFacts",
     "RoutingStore",
+    "VolunteerMatch",
     "VolunteerState",
 ]

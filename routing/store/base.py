@@ -129,6 +129,45 @@ class QueueHead:
 
 
 @dataclass(frozen=True)
+class ContactMatch:
+    """How to match a contact in the step that changed it (see ``match_contact``)."""
+
+    tiers: Sequence[Sequence[str]]
+    offer_timeout_s: float
+    unstaffed_tiers: Sequence[Sequence[str]] | None = None
+
+
+@dataclass(frozen=True)
+class VolunteerMatch:
+    """How to fill a volunteer's free capacity in the step that changed them (see
+    ``match_volunteer``). ``branch``: the branch ``queues`` were computed for; the store
+    matches only if that is still the volunteer's branch ('' = unknown: it only reports
+    the branch)."""
+
+    branch: str
+    queues: Sequence[QueueSpec]
+    cap_cutoff: float
+    offer_timeout_s: float
+
+
+@dataclass(frozen=True)
+class Matched:
+    """What a volunteer match did: the volunteer's branch in the store, the offers made,
+    and ``stale`` when the queues were computed for another branch (nothing matched)."""
+
+    branch: str
+    offers: tuple[Offer, ...] = ()
+    stale: bool = False
+
+
+@dataclass(frozen=True)
+class PresenceChange:
+    changed: dict[str, str]  # channel -> new state, only those that changed
+    branch: str
+    matched: Matched | None  # None when no match was asked for
+
+
+@dataclass(frozen=True)
 class BranchCounts:
     waiting: int
     oldest_enqueued_at: float | None
@@ -155,9 +194,16 @@ class RoutingStore(ABC):
 
     @abstractmethod
     async def presence_set(
-        self, *, volunteer_id: str, channels: Sequence[str], state: str, now: float
-    ) -> dict[str, str]:
-        """Set presence on the given channels; returns the channels that changed."""
+        self,
+        *,
+        volunteer_id: str,
+        channels: Sequence[str] | None,
+        state: str,
+        now: float,
+        match: VolunteerMatch | None = None,
+    ) -> PresenceChange:
+        """Set presence on the given channels (None: every channel the volunteer takes),
+        then, with ``match``, fill their free capacity in the same step."""
 
     @abstractmethod
     async def volunteer_disconnect(
@@ -178,8 +224,17 @@ class RoutingStore(ABC):
     # --- contacts -------------------------------------------------------------------------
     @abstractmethod
     async def contact_enqueue(
-        self, *, contact_id: str, channel: str, home: str, municipality: str, now: float
-    ) -> None: ...
+        self,
+        *,
+        contact_id: str,
+        channel: str,
+        home: str,
+        municipality: str,
+        now: float,
+        match: ContactMatch | None = None,
+    ) -> Offer | None:
+        """A new waiting contact; with ``match``, offered in the same step if a volunteer
+        who may take it is free (the offer is returned)."""
 
     @abstractmethod
     async def match_contact(
@@ -197,22 +252,19 @@ class RoutingStore(ABC):
         to one in ``avoid`` (volunteers just freed by a decline or a miss, who then choose
         by their own order with ``match_volunteer``). ``unstaffed_tiers``: the tiers to
         use instead when nobody of the contact's home branch is available for its channel
-        at the moment of the decision (strict locality)."""
+        at the moment of the decision (strict locality). A tier ``[ANY]`` is every
+        branch (only ever the last tier, after the others came up empty)."""
 
     @abstractmethod
     async def match_volunteer(
-        self,
-        *,
-        volunteer_id: str,
-        queues: Sequence[QueueSpec],
-        cap_cutoff: float,
-        now: float,
-        offer_timeout_s: float,
-    ) -> Offer | None:
-        """Offer one waiting contact to a volunteer with free capacity: the oldest contact
+        self, *, volunteer_id: str, match: VolunteerMatch, now: float
+    ) -> Matched | None:
+        """Fill a volunteer's free capacity, one offer at a time: each the oldest contact
         with score <= cap_cutoff in any allowed queue, else the oldest of the first tier
         with an eligible contact. A queue's cutoff is ``unstaffed_cutoff`` when that is set
-        and nobody of its branch is available for its channel at that moment."""
+        and nobody of its branch is available for its channel at that moment. A queue of
+        branch ``ANY`` holds every waiting contact of its channel; it has no cutoff and
+        comes only with uncut queues of its channel. None for an unknown volunteer."""
 
     @abstractmethod
     async def offer_accept(self, *, contact_id: str, volunteer_id: str, now: float) -> ContactState:
@@ -235,9 +287,15 @@ class RoutingStore(ABC):
 
     @abstractmethod
     async def contact_wrapup_done(
-        self, *, contact_id: str, volunteer_id: str, now: float
-    ) -> ContactState:
-        """wrap_up → closed: the live state is deleted; returns the final state."""
+        self,
+        *,
+        contact_id: str,
+        volunteer_id: str,
+        now: float,
+        match: VolunteerMatch | None = None,
+    ) -> tuple[ContactState, Matched | None]:
+        """wrap_up → closed: the live state is deleted; returns the final state and, with
+        ``match``, what filling the volunteer's freed capacity in the same step did."""
 
     @abstractmethod
     async def contact_abandon(self, *, contact_id: str, now: float) -> ContactState:

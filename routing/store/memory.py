@@ -12,13 +12,17 @@ from collections.abc import Sequence
 from dataclasses import asdict
 
 from routing.errors import TransitionRefused
-from routing.policy import CHANNELS, QueueSpec
+from routing.policy import CHANNELS
 from routing.store.base import (
     HANDLE_SAMPLES,
+    ContactMatch,
     ContactState,
     DropResult,
     ExpiredOffer,
+    Matched,
     Offer,
+    PresenceChange,
+    VolunteerMatch,
 )
 from routing.store.memory_reads import MemoryReads
 
@@ -62,10 +66,17 @@ class MemoryStore(MemoryReads):
             self._refresh(volunteer_id)
 
     async def presence_set(
-        self, *, volunteer_id: str, channels: Sequence[str], state: str, now: float
-    ) -> dict[str, str]:
+        self,
+        *,
+        volunteer_id: str,
+        channels: Sequence[str] | None,
+        state: str,
+        now: float,
+        match: VolunteerMatch | None = None,
+    ) -> PresenceChange:
         with self._lock:
             v = self._vol(volunteer_id)
+            channels = list(v["channels"]) if channels is None else channels
             for ch in channels:
                 if ch not in v["channels"]:
                     raise TransitionRefused("channel_not_taken", ch)
@@ -80,7 +91,8 @@ class MemoryStore(MemoryReads):
                 v["missed"] = 0
             v["presence"].update(changed)
             self._refresh(volunteer_id)
-            return changed
+            matched = None if match is None else self._match_volunteer(volunteer_id, match, now)
+            return PresenceChange(changed, v["branch"], matched)
 
     async def volunteer_disconnect(
         self, *, volunteer_id: str, now: float, grace_s: float
@@ -135,14 +147,26 @@ class MemoryStore(MemoryReads):
 
     # --- contacts ---------------------------------------------------------------------
     async def contact_enqueue(
-        self, *, contact_id: str, channel: str, home: str, municipality: str, now: float
-    ) -> None:
+        self,
+        *,
+        contact_id: str,
+        channel: str,
+        home: str,
+        municipality: str,
+        now: float,
+        match: ContactMatch | None = None,
+    ) -> Offer | None:
         with self._lock:
             if contact_id in self._contacts:
                 raise TransitionRefused("contact_closed", "id already in use")
             c = asdict(ContactState(contact_id, "waiting", channel, home, municipality, now, now))
             self._contacts[contact_id] = c
             self._queue(c)[contact_id] = now
+            if match is None:
+                return None
+            return self._match_contact(
+                c, match.tiers, match.unstaffed_tiers, (), now, match.offer_timeout_s
+            )
 
     async def match_contact(
         self,
@@ -158,50 +182,13 @@ class MemoryStore(MemoryReads):
             c = self._contacts.get(contact_id)
             if c is None or c["state"] != "waiting":
                 return None
-            if unstaffed_tiers is not None and not self._duty.get((c["home"], c["channel"])):
-                tiers = unstaffed_tiers
-            skips = [{c["declined_by"], *avoid}]
-            if c["declined_by"]:
-                skips.append(set(avoid))
-            for skip in skips:
-                for tier in tiers:
-                    best = self._best_free(tier, c["channel"], skip)
-                    if best is not None:
-                        return self._offer(c, best[1], now, offer_timeout_s)
-            return None
+            return self._match_contact(c, tiers, unstaffed_tiers, avoid, now, offer_timeout_s)
 
     async def match_volunteer(
-        self,
-        *,
-        volunteer_id: str,
-        queues: Sequence[QueueSpec],
-        cap_cutoff: float,
-        now: float,
-        offer_timeout_s: float,
-    ) -> Offer | None:
+        self, *, volunteer_id: str, match: VolunteerMatch, now: float
+    ) -> Matched | None:
         with self._lock:
-            v = self._vols.get(volunteer_id)
-            if v is None:
-                return None
-            free = {ch for ch in CHANNELS if self._is_free(v, ch)}
-            specs = [(q, self._cutoff(q)) for q in queues if q.channel in free]
-            best: tuple[float, str] | None = None
-            for q, cutoff in specs:
-                head = self._head(q.branch, q.channel, min(cutoff, cap_cutoff))
-                if head is not None and (best is None or head < best):
-                    best = head
-            if best is None:
-                for tier in sorted({q.tier for q, _ in specs}):
-                    for q, cutoff in specs:
-                        if q.tier == tier:
-                            head = self._head(q.branch, q.channel, cutoff)
-                            if head is not None and (best is None or head < best):
-                                best = head
-                    if best is not None:
-                        break
-            if best is None:
-                return None
-            return self._offer(self._contacts[best[1]], volunteer_id, now, offer_timeout_s)
+            return self._match_volunteer(volunteer_id, match, now)
 
     async def offer_accept(self, *, contact_id: str, volunteer_id: str, now: float) -> ContactState:
         with self._lock:
@@ -264,8 +251,13 @@ class MemoryStore(MemoryReads):
             return self._state(c)
 
     async def contact_wrapup_done(
-        self, *, contact_id: str, volunteer_id: str, now: float
-    ) -> ContactState:
+        self,
+        *,
+        contact_id: str,
+        volunteer_id: str,
+        now: float,
+        match: VolunteerMatch | None = None,
+    ) -> tuple[ContactState, Matched | None]:
         with self._lock:
             c = self._contact(contact_id)
             if c["state"] != "wrap_up" or c["volunteer"] != volunteer_id:
@@ -274,7 +266,9 @@ class MemoryStore(MemoryReads):
             samples.insert(0, now - c["answered_at"])
             del samples[HANDLE_SAMPLES:]
             self._unload(c, volunteer_id, now, finished=True)
-            return self._delete(c, state="closed")
+            final = self._delete(c, state="closed")
+            matched = None if match is None else self._match_volunteer(volunteer_id, match, now)
+            return final, matched
 
     async def contact_abandon(self, *, contact_id: str, now: float) -> ContactState:
         with self._lock:

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from routing.errors import TransitionRefused
-from routing.policy import CHANNELS, REQUEUE_HEAD, QueueSpec
-from routing.store.base import ContactState, Offer, RoutingStore
+from routing.policy import ANY, CHANNELS, REQUEUE_HEAD, QueueSpec
+from routing.store.base import ContactState, Matched, Offer, RoutingStore, VolunteerMatch
 
 LOAD_WEIGHT = 1e10
 Key = tuple[str, str]
@@ -149,19 +149,86 @@ class MemoryState(RoutingStore):
         return q.cutoff
 
     def _head(self, branch: str, ch: str, cutoff: float) -> tuple[float, str] | None:
-        queue = self._queues.get((branch, ch))
-        if not queue:
-            return None
-        best = min(((s, cid) for cid, s in queue.items() if s <= cutoff), default=None)
-        return best
+        if branch == ANY:
+            queues = [q for (_, qch), q in self._queues.items() if qch == ch]
+        else:
+            queues = [self._queues.get((branch, ch)) or {}]
+        return min(
+            ((s, cid) for queue in queues for cid, s in queue.items() if s <= cutoff),
+            default=None,
+        )
 
     def _best_free(self, tier: Sequence[str], ch: str, skip: set[str]) -> tuple[float, str] | None:
+        if list(tier) == [ANY]:
+            pools = [free for (_, fch), free in self._free.items() if fch == ch]
+        else:
+            pools = [self._free.get((branch, ch), {}) for branch in tier]
         best = None
-        for branch in tier:
-            for vid, score in self._free.get((branch, ch), {}).items():
+        for free in pools:
+            for vid, score in free.items():
                 if vid not in skip and (best is None or (score, vid) < best):
                     best = (score, vid)
         return best
+
+    def _match_contact(
+        self,
+        c: dict[str, Any],
+        tiers: Sequence[Sequence[str]],
+        unstaffed: Sequence[Sequence[str]] | None,
+        avoid: Sequence[str],
+        now: float,
+        timeout: float,
+    ) -> Offer | None:
+        """Mirrors ``match_contact`` in ``_match.lua``."""
+        if unstaffed is not None and not self._duty.get((c["home"], c["channel"])):
+            tiers = unstaffed
+        skips = [{c["declined_by"], *avoid}]
+        if c["declined_by"]:
+            skips.append(set(avoid))
+        for skip in skips:
+            for tier in tiers:
+                best = self._best_free(tier, c["channel"], skip)
+                if best is not None:
+                    return self._offer(c, best[1], now, timeout)
+        return None
+
+    def _match_volunteer_once(self, vid: str, match: VolunteerMatch, now: float) -> Offer | None:
+        """Mirrors ``match_volunteer_once`` in ``_match.lua``."""
+        v = self._vols[vid]
+        free = {ch for ch in CHANNELS if self._is_free(v, ch)}
+        specs = [(q, self._cutoff(q)) for q in match.queues if q.channel in free]
+        best: tuple[float, str] | None = None
+        for q, cutoff in specs:
+            head = self._head(q.branch, q.channel, min(cutoff, match.cap_cutoff))
+            if head is not None and (best is None or head < best):
+                best = head
+        if best is None:
+            for tier in sorted({q.tier for q, _ in specs}):
+                for q, cutoff in specs:
+                    if q.tier == tier:
+                        head = self._head(q.branch, q.channel, cutoff)
+                        if head is not None and (best is None or head < best):
+                            best = head
+                if best is not None:
+                    break
+        if best is None:
+            return None
+        return self._offer(self._contacts[best[1]], vid, now, match.offer_timeout_s)
+
+    def _match_volunteer(self, vid: str, match: VolunteerMatch, now: float) -> Matched | None:
+        """Mirrors ``match_volunteer`` in ``_match.lua``."""
+        v = self._vols.get(vid)
+        if v is None:
+            return None
+        if v["branch"] != match.branch:
+            return Matched(v["branch"], stale=True)
+        offers = []
+        for _ in range(v["chat_limit"] + 1):
+            offer = self._match_volunteer_once(vid, match, now)
+            if offer is None:
+                break
+            offers.append(offer)
+        return Matched(v["branch"], tuple(offers))
 
     def _offered_to(self, contact_id: str, volunteer_id: str) -> dict[str, Any]:
         c = self._contact(contact_id)

@@ -25,13 +25,17 @@ from routing.policy import CHANNELS, QueueSpec
 from routing.store.base import (
     HANDLE_SAMPLES,
     BranchCounts,
+    ContactMatch,
     ContactState,
     DropResult,
     ExpiredOffer,
+    Matched,
     Offer,
+    PresenceChange,
     QueueFacts,
     QueueHead,
     RoutingStore,
+    VolunteerMatch,
     VolunteerState,
 )
 
@@ -60,8 +64,10 @@ SCRIPTS = (
 
 
 def script_source(name: str) -> str:
+    """The shared preludes (bookkeeping, matching) and the script's own body."""
     lua = resources.files("routing") / "lua"
-    return (lua / "_lib.lua").read_text("utf-8") + "\n" + (lua / f"{name}.lua").read_text("utf-8")
+    parts = ("_lib.lua", "_match.lua", f"{name}.lua")
+    return "\n".join((lua / part).read_text("utf-8") for part in parts)
 
 
 def _f(x: float) -> str:
@@ -84,6 +90,19 @@ def _offer(raw: Sequence[Any] | None) -> Offer | None:
     return Offer(cid, vid, ch, home, vbranch, float(expires), requeued == "1")
 
 
+def _matched(raw: Sequence[Any]) -> Matched | None:
+    """A script's ``{branch, stale, offer...}`` (``{}``: unknown volunteer)."""
+    if not raw:
+        return None
+    branch, stale, *offers = raw
+    made = tuple(o for o in map(_offer, offers) if o is not None)
+    return Matched(str(branch), made, str(stale) == "1")
+
+
+def _tiers(tiers: Sequence[Sequence[str]] | None) -> str:
+    return "" if tiers is None else json.dumps([list(t) for t in tiers])
+
+
 class RedisStore(RoutingStore):
     def __init__(self, client: aioredis.Redis, *, prefix: str) -> None:
         self.client = client
@@ -91,6 +110,34 @@ class RedisStore(RoutingStore):
         self._scripts: dict[str, AsyncScript] = {
             name: client.register_script(script_source(name)) for name in SCRIPTS
         }
+        # JSON of the queue lists the engine caches (the same object each time), by id
+        self._encoded: dict[int, tuple[Sequence[QueueSpec], str]] = {}
+
+    def _queues_json(self, queues: Sequence[QueueSpec]) -> str:
+        hit = self._encoded.get(id(queues))
+        if hit is not None and hit[0] is queues:
+            return hit[1]
+        text = json.dumps(
+            [
+                [q.tier, q.branch, q.channel, _cut(q.cutoff)]
+                + ([] if q.unstaffed_cutoff is None else [_cut(q.unstaffed_cutoff)])
+                for q in queues
+            ]
+        )
+        if len(self._encoded) > 4096:
+            self._encoded.clear()
+        self._encoded[id(queues)] = (queues, text)
+        return text
+
+    def _match_args(self, match: VolunteerMatch | None) -> list[str]:
+        if match is None:
+            return []
+        return [
+            match.branch,
+            self._queues_json(match.queues),
+            _f(match.cap_cutoff),
+            _f(match.offer_timeout_s),
+        ]
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str) -> RedisStore:
@@ -129,10 +176,27 @@ class RedisStore(RoutingStore):
         )
 
     async def presence_set(
-        self, *, volunteer_id: str, channels: Sequence[str], state: str, now: float
-    ) -> dict[str, str]:
-        changed = await self._run("presence_set", volunteer_id, ",".join(channels), state, _f(now))
-        return {str(ch): state for ch in changed}
+        self,
+        *,
+        volunteer_id: str,
+        channels: Sequence[str] | None,
+        state: str,
+        now: float,
+        match: VolunteerMatch | None = None,
+    ) -> PresenceChange:
+        changed, branch, matched = await self._run(
+            "presence_set",
+            volunteer_id,
+            "" if channels is None else ",".join(channels),
+            state,
+            _f(now),
+            *self._match_args(match),
+        )
+        return PresenceChange(
+            {str(ch): state for ch in changed},
+            str(branch),
+            None if match is None else _matched(matched),
+        )
 
     async def volunteer_disconnect(
         self, *, volunteer_id: str, now: float, grace_s: float
@@ -153,9 +217,24 @@ class RedisStore(RoutingStore):
 
     # --- contacts ---------------------------------------------------------------------
     async def contact_enqueue(
-        self, *, contact_id: str, channel: str, home: str, municipality: str, now: float
-    ) -> None:
-        await self._run("contact_enqueue", contact_id, channel, home, municipality, _f(now))
+        self,
+        *,
+        contact_id: str,
+        channel: str,
+        home: str,
+        municipality: str,
+        now: float,
+        match: ContactMatch | None = None,
+    ) -> Offer | None:
+        extra = (
+            []
+            if match is None
+            else [_tiers(match.tiers), _tiers(match.unstaffed_tiers), _f(match.offer_timeout_s)]
+        )
+        raw = await self._run(
+            "contact_enqueue", contact_id, channel, home, municipality, _f(now), *extra
+        )
+        return _offer(raw)
 
     async def match_contact(
         self,
@@ -170,37 +249,22 @@ class RedisStore(RoutingStore):
         raw = await self._run(
             "match_contact",
             contact_id,
-            json.dumps([list(t) for t in tiers]),
+            _tiers(tiers),
             _f(now),
             _f(offer_timeout_s),
             json.dumps(list(avoid)),
-            "" if unstaffed_tiers is None else json.dumps([list(t) for t in unstaffed_tiers]),
+            _tiers(unstaffed_tiers),
         )
         return _offer(raw)
 
     async def match_volunteer(
-        self,
-        *,
-        volunteer_id: str,
-        queues: Sequence[QueueSpec],
-        cap_cutoff: float,
-        now: float,
-        offer_timeout_s: float,
-    ) -> Offer | None:
-        specs = [
-            [q.tier, q.branch, q.channel, _cut(q.cutoff)]
-            + ([] if q.unstaffed_cutoff is None else [_cut(q.unstaffed_cutoff)])
-            for q in queues
-        ]
+        self, *, volunteer_id: str, match: VolunteerMatch, now: float
+    ) -> Matched | None:
+        args = self._match_args(match)
         raw = await self._run(
-            "match_volunteer",
-            volunteer_id,
-            json.dumps(specs),
-            _f(cap_cutoff),
-            _f(now),
-            _f(offer_timeout_s),
+            "match_volunteer", volunteer_id, args[0], args[1], args[2], _f(now), args[3]
         )
-        return _offer(raw)
+        return _matched(raw)
 
     async def offer_accept(self, *, contact_id: str, volunteer_id: str, now: float) -> ContactState:
         raw = await self._run("offer_accept", contact_id, volunteer_id, _f(now))
@@ -223,12 +287,23 @@ class RedisStore(RoutingStore):
         return ContactState.from_fields(contact_id, _pairs(raw))
 
     async def contact_wrapup_done(
-        self, *, contact_id: str, volunteer_id: str, now: float
-    ) -> ContactState:
-        raw = await self._run(
-            "contact_wrapup_done", contact_id, volunteer_id, _f(now), HANDLE_SAMPLES
+        self,
+        *,
+        contact_id: str,
+        volunteer_id: str,
+        now: float,
+        match: VolunteerMatch | None = None,
+    ) -> tuple[ContactState, Matched | None]:
+        final, matched = await self._run(
+            "contact_wrapup_done",
+            contact_id,
+            volunteer_id,
+            _f(now),
+            HANDLE_SAMPLES,
+            *self._match_args(match),
         )
-        return ContactState.from_fields(contact_id, _pairs(raw))
+        state = ContactState.from_fields(contact_id, _pairs(final))
+        return state, None if match is None else _matched(matched)
 
     async def contact_abandon(self, *, contact_id: str, now: float) -> ContactState:
         raw = await self._run("contact_abandon", contact_id, _f(now))

@@ -398,13 +398,14 @@ async def test_match_script_rechecks_who_is_on_duty_at_a_strict_home(
     talk = await engine.contact_enqueue(channel="phone", home_branch="harbour")
     assert await offered_to(engine, talk.contact_id) == "h"
     await engine.offer_accept(contact_id=talk.contact_id, volunteer_id="h")
-    real_match = store.match_contact
+    real_enqueue = store.contact_enqueue
 
     async def home_leaves_first(**kw: object) -> object:
         await store.presence_set(volunteer_id="h", channels=["phone"], state="off_duty", now=0)
-        return await real_match(**kw)  # type: ignore[arg-type]
+        return await real_enqueue(**kw)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(store, "match_contact", home_leaves_first)
+    # enqueue and match are one store step: the presence changes just before it
+    monkeypatch.setattr(store, "contact_enqueue", home_leaves_first)
     # the engine saw harbour staffed (home only for 30 s); by the match nobody is on duty
     call = await engine.contact_enqueue(channel="phone", home_branch="harbour")
     assert await offered_to(engine, call.contact_id) == "s"
@@ -414,13 +415,13 @@ async def test_match_script_rechecks_who_is_on_duty_at_a_strict_home(
     await engine.offer_accept(contact_id=call.contact_id, volunteer_id="s")
     later = await engine.contact_enqueue(channel="phone", home_branch="harbour")
     assert await offered_to(engine, later.contact_id) == ""
-    real_volunteer = store.match_volunteer
+    real_wrapup = store.contact_wrapup_done
 
     async def home_arrives_first(**kw: object) -> object:
         await store.presence_set(volunteer_id="h", channels=["phone"], state="available", now=0)
-        return await real_volunteer(**kw)  # type: ignore[arg-type]
+        return await real_wrapup(**kw)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(store, "match_volunteer", home_arrives_first)
+    monkeypatch.setattr(store, "contact_wrapup_done", home_arrives_first)
     await engine.contact_end(contact_id=call.contact_id, by="caller")
     await engine.contact_wrapup_done(contact_id=call.contact_id, volunteer_id="s")
     # harbour is staffed again and the caller waited < 30 s: not for south yet
