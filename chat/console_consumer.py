@@ -36,6 +36,7 @@ class ConsoleConsumer(ChatConsumerBase):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         vid = self.desk.volunteer_id
+        self.rate = services.volunteer_rate(volunteer_id=vid, chat_limit=self.desk.chat_limit)
         for group in (f"volunteer.{vid}", f"branch.{self.desk.branch_slug}", "national"):
             await self.join(group)
         if await engine.volunteer_reconnected(volunteer_id=vid):
@@ -92,6 +93,7 @@ class ConsoleConsumer(ChatConsumerBase):
                 client_id=fields["id"],
                 text=fields["text"],
                 origin=self.own_channel,
+                rate=self.rate,
             )
             await self.send_json(
                 {

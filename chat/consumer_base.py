@@ -1,5 +1,13 @@
 """What both websocket consumers share: frame parsing, rate limiting, typed errors, and
-in-order, gap-free forwarding of conversation entries."""
+in-order, gap-free forwarding of conversation entries.
+
+Rate limiting has two counts. Every frame is counted on its connection (in memory, no
+round trip), so a flood on one socket never reaches Redis. Once the connection belongs
+to a conversation (caller) or a volunteer (console), the frames that reach it are also
+counted in the chat store (``self.rate``), which a reconnect or another server process
+does not reset. Over either limit a frame is refused with ``rate_limited`` and changes
+nothing; 3× over closes the socket with 4429.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +30,8 @@ from chat.protocol import (
     error,
     parse,
 )
-from chat.services import ChatRefused
+from chat.services import ChatRefused, RateLimited
+from chat.store import RateWindow
 from chat.sweeper import ensure_sweeper_started
 
 #: Frames and layer events that never touch the database: no ``aclose_old_connections``
@@ -31,6 +40,15 @@ from chat.sweeper import ensure_sweeper_started
 #: connections before and after, as Channels does for every message by default.
 NO_DB_FRAMES = frozenset({"ping", "message", "typing", "seen"})
 NO_DB_EVENTS = frozenset({"websocket.receive", "chat.entry", "chat.signal"})
+
+#: Frames counted on their connection only: ``ping`` touches nothing shared; the frames
+#: that (re)bind a connection are answered, so a caller or volunteer over the limit
+#: still gets their conversation back after a reconnect (what they send next is refused
+#: until the window ends); and ending a conversation is never refused for speed.
+CONNECTION_ONLY_FRAMES = frozenset({"ping", "start", "resume", "sync", "end", "contact.end"})
+#: Frames counted by their own store call (the append script): no extra round trip.
+COUNTED_IN_APPEND = frozenset({"message"})
+STORE_UNCOUNTED = CONNECTION_ONLY_FRAMES | COUNTED_IN_APPEND
 
 
 class ChatConsumerBase(AsyncWebsocketConsumer):
@@ -53,7 +71,9 @@ class ChatConsumerBase(AsyncWebsocketConsumer):
         return getattr(self, "channel_name", None)
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
-        self.limiter = RateLimiter()
+        self.limiter = RateLimiter(window_s=services.rate_window_s())
+        #: The store count this connection's frames go to, once it has one.
+        self.rate: RateWindow | None = None
         self.delivered: dict[str, int] = {}  # contact id → last seq sent on this socket
         self.groups_joined: set[str] = set()
         ensure_sweeper_started()
@@ -78,11 +98,13 @@ class ChatConsumerBase(AsyncWebsocketConsumer):
             await self.leave(group)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        rate = self.rate
+        limit = rate.limit if rate is not None else RATE_LIMIT
         count = self.limiter.hit(time.monotonic())
-        if count > 3 * RATE_LIMIT:
+        if count > 3 * limit:
             await self.close(code=CLOSE_RATE_LIMITED)
             return
-        if count > RATE_LIMIT:
+        if count > limit:
             await self.send_json(error("rate_limited", "Too many messages: wait a moment."))
             return
         try:
@@ -94,7 +116,14 @@ class ChatConsumerBase(AsyncWebsocketConsumer):
         if touches_db:
             await aclose_old_connections()
         try:
+            if rate is not None and kind not in STORE_UNCOUNTED:
+                await services.frame_count(rate=rate)
             await self.handle(kind, fields)
+        except RateLimited as refused:
+            if refused.close:
+                await self.close(code=CLOSE_RATE_LIMITED)
+            else:
+                await self.send_json(error(refused.code, refused.message, fields.get("id")))
         except ChatRefused as refused:
             await self.send_json(error(refused.code, refused.message, fields.get("id")))
         finally:

@@ -33,6 +33,7 @@ class CallerConsumer(ChatConsumerBase):
 
     async def _bind(self, conversation: Conversation, *, after: int) -> None:
         self.contact_id = conversation.contact_id
+        self.rate = services.caller_rate(contact_id=self.contact_id)
         await self.join(services.conversation_group(self.contact_id))
         await self.join(f"contact.{self.contact_id}")
         await services.caller_presence(contact_id=self.contact_id, connected=True)
@@ -67,6 +68,7 @@ class CallerConsumer(ChatConsumerBase):
                 client_id=fields["id"],
                 text=fields["text"],
                 origin=self.own_channel,
+                rate=self.rate,
             )
             await self.send_json(
                 {

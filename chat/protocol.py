@@ -16,7 +16,9 @@ from typing import Any
 MAX_FRAME_BYTES = 16_384
 MAX_TEXT = 4000
 RATE_LIMIT = 20  # client frames ...
-RATE_WINDOW_S = 10.0  # ... per this many seconds, per connection
+RATE_WINDOW_S = 10.0  # ... per this many seconds (``CHAT_RATE_WINDOW_S`` may override),
+# per connection and per conversation (a volunteer: per chat they may hold); see
+# chat/consumer_base.py
 
 #: Close codes (besides 1000 normal and 1009 frame too big).
 CLOSE_ENDED = 4000  # the conversation has ended; do not reconnect

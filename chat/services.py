@@ -9,7 +9,10 @@ to whoever is connected:
   is appended to the conversation log with a sequence number, then published to the
   conversation's group; consumers forward entries in sequence order and fill any gap
   from the store, so a dropped group message costs latency, never a message;
-* ephemeral signals (typing, read receipts) are published and never stored.
+* ephemeral signals (typing, read receipts) are published and never stored;
+* client frames are counted per conversation (the caller) or per volunteer (the
+  console) in the store, so the rate limit holds across reconnects and processes
+  (``frame_count``; a message is counted inside its append).
 
 Refusals raise ``ChatRefused`` with a stable code and change nothing.
 """
@@ -27,11 +30,14 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from chat import engine
+from chat.protocol import RATE_LIMIT, RATE_WINDOW_S
 from chat.store import (
     Appended,
     ConversationClosed,
     ConversationNotActive,
     ConversationNotYours,
+    RateExceeded,
+    RateWindow,
     conversation_store,
     token_hash,
 )
@@ -49,6 +55,16 @@ class ChatRefused(Exception):
         super().__init__(code)
         self.code = code
         self.message = message
+
+
+class RateLimited(ChatRefused):
+    """Over the rate limit: the frame was counted and refused, nothing else changed.
+    ``close`` is set when the count is far over (3×): the socket is closed with 4429."""
+
+    def __init__(self, count: int, limit: int) -> None:
+        super().__init__("rate_limited", "Too many messages: wait a moment.")
+        self.count = count
+        self.close = count > 3 * limit
 
 
 @dataclass(frozen=True)
@@ -79,6 +95,30 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def rate_window_s() -> float:
+    return float(getattr(settings, "CHAT_RATE_WINDOW_S", RATE_WINDOW_S))
+
+
+def caller_rate(*, contact_id: str) -> RateWindow:
+    """The count of a conversation's caller: keyed by the contact id (a random id),
+    ``RATE_LIMIT`` frames per window whichever socket or process they arrive on."""
+    return RateWindow("c", contact_id, RATE_LIMIT, rate_window_s())
+
+
+def volunteer_rate(*, volunteer_id: int, chat_limit: int) -> RateWindow:
+    """The count of a volunteer over all their console tabs: ``RATE_LIMIT`` per chat
+    they may hold (read receipts and typing grow with the number of chats)."""
+    return RateWindow("v", str(volunteer_id), RATE_LIMIT * max(1, chat_limit), rate_window_s())
+
+
+async def frame_count(*, rate: RateWindow) -> None:
+    """Count one client frame; ``RateLimited`` when it is over the limit (one store
+    round trip; nothing but the count changes)."""
+    count = await conversation_store().rate_hit(rate=rate)
+    if count > rate.limit:
+        raise RateLimited(count, rate.limit)
+
+
 _GROUP_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -104,15 +144,21 @@ async def _append(
     require_active: bool = False,
     volunteer_id: int | None = None,
     origin: str | None = None,
+    rate: RateWindow | None = None,
 ) -> Appended:
-    appended = await conversation_store().append(
-        contact_id=contact_id,
-        client_key=client_key,
-        entry=entry,
-        require_open=require_open,
-        require_active=require_active,
-        volunteer_id=volunteer_id,
-    )
+    try:
+        appended = await conversation_store().append(
+            contact_id=contact_id,
+            client_key=client_key,
+            entry=entry,
+            require_open=require_open,
+            require_active=require_active,
+            volunteer_id=volunteer_id,
+            rate=rate,
+        )
+    except RateExceeded as over:
+        assert rate is not None
+        raise RateLimited(over.count, rate.limit) from None
     if not appended.duplicate:
         event: dict[str, Any] = {"type": "chat.entry", "entry": appended.entry}
         if origin:
@@ -202,13 +248,15 @@ async def message_post(
     text: str,
     volunteer_id: int | None = None,
     origin: str | None = None,
+    rate: RateWindow | None = None,
 ) -> Appended:
     """Store and relay one message, once per client id, in the conversation's order.
 
-    One store round trip checks the conversation (open, active, the volunteer's own),
-    assigns ``seq``, de-duplicates and stores; one publish relays it. ``origin`` (the
-    sender's channel name) marks the published entry so the sending socket, which is
-    answered directly, skips its own copy."""
+    One store round trip counts the frame against ``rate`` (``RateLimited`` over the
+    limit), checks the conversation (open, active, the volunteer's own), assigns
+    ``seq``, de-duplicates and stores; one publish relays it. ``origin`` (the sender's
+    channel name) marks the published entry so the sending socket, which is answered
+    directly, skips its own copy."""
     party = CALLER if sender == CALLER else f"v{volunteer_id}"
     entry = {"type": "message", "from": sender, "id": client_id, "text": text, "at": now_ms()}
     try:
@@ -219,6 +267,7 @@ async def message_post(
             require_active=True,
             volunteer_id=volunteer_id if sender == VOLUNTEER else None,
             origin=origin,
+            rate=rate,
         )
     except ConversationClosed:
         raise ChatRefused("ended", "This conversation has ended.") from None

@@ -6,15 +6,21 @@ A conversation is keyed by the routing contact id. It holds:
 * ``log``: the sequenced entries both sides see (messages, joins, notices, the end),
   the entry with sequence number *n* at list index *n - 1*;
 * ``ids``: client message id → sequence number, so a retried message is stored once;
-* a token key: sha256(token) → contact id. The token itself is never stored.
+* a token key: sha256(token) → contact id. The token itself is never stored;
+* ``rate``: how many client frames the conversation's caller sent in the current rate
+  window (a bare count under the conversation id, expiring with the window). The
+  console's count is per volunteer (``v:<volunteer id>:rate``).
 
 Guarantees:
 
 * ``append`` assigns the next sequence number, de-duplicates by client id and stores
   the entry in **one** atomic step (a Lua script on Redis; one critical section in
   memory), so concurrent appends from several processes never share a number.
-* Every key expires (``CHAT_RETENTION_S``, refreshed on each append) and
-  ``conversation_delete`` removes them all when the conversation ends.
+* Every key expires (``CHAT_RETENTION_S``, refreshed on each append; a rate count
+  when its window ends) and ``conversation_delete`` removes them all when the
+  conversation ends.
+* A frame counted over the rate limit changes nothing but the count: ``append`` with a
+  rate scope counts first and refuses before it looks at anything else.
 
 Two implementations behind one interface: Redis (production, tests) and process
 memory (the embedded demo, which runs one process).
@@ -33,17 +39,33 @@ from django.conf import settings
 
 from chat.redis import redis_client, redis_script
 
-#: Checks the conversation, appends, de-duplicates and stores in one step (one round
-#: trip, called by SHA). Returns {seq, duplicate(0/1), stored entry when duplicate} or
+#: Counts one frame in a rate window: the first frame of a window sets its expiry, so
+#: the count is gone ``window`` after it started (a fixed window). Returns the count.
+#: KEYS: the rate key.  ARGV: window in milliseconds.
+RATE_HIT_LUA = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n
+"""
+
+#: Counts the frame (when a rate key is given), checks the conversation, appends,
+#: de-duplicates and stores in one step (one round trip, called by SHA). Returns {seq,
+#: duplicate(0/1), stored entry when duplicate} or {-4, count} over the rate limit,
 #: {-1} ended/missing, {-2} not active, {-3} another volunteer's.
-#: KEYS: meta, log, ids.  ARGV: client key ('' for none), entry body (JSON without the
-#: opening brace), ttl seconds, require_open ('1' refuses when meta is missing/ended),
-#: require_active ('1' also refuses a conversation that is not active), volunteer id
-#: ('' for none: when set, the conversation must be this volunteer's).
+#: KEYS: meta, log, ids, rate (only read when the limit is set).  ARGV: client key (''
+#: for none), entry body (JSON without the opening brace), ttl seconds, require_open
+#: ('1' refuses when meta is missing/ended), require_active ('1' also refuses a
+#: conversation that is not active), volunteer id ('' for none: when set, the
+#: conversation must be this volunteer's), rate limit ('0': not counted), rate window ms.
 APPEND_LUA = """
 local meta, log, ids = KEYS[1], KEYS[2], KEYS[3]
 local ckey, body, ttl, require_open = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local require_active, vid = ARGV[5], ARGV[6]
+local require_active, vid, limit = ARGV[5], ARGV[6], tonumber(ARGV[7])
+if limit > 0 then
+  local n = redis.call('INCR', KEYS[4])
+  if n == 1 then redis.call('PEXPIRE', KEYS[4], ARGV[8]) end
+  if n > limit then return {-4, n} end
+end
 if require_open == '1' then
   local m = redis.call('HMGET', meta, 'state', 'volunteer_id')
   local state = m[1]
@@ -92,11 +114,35 @@ class ConversationNotYours(Exception):
     """``volunteer_id``: the conversation is another volunteer's: nothing appended."""
 
 
+class RateExceeded(Exception):
+    """``rate``: the frame was counted over the limit; nothing else was changed."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(count)
+        self.count = count
+
+
 _REFUSALS: dict[int, type[Exception]] = {
     -1: ConversationClosed,
     -2: ConversationNotActive,
     -3: ConversationNotYours,
 }
+
+
+@dataclass(frozen=True)
+class RateWindow:
+    """One frame to count: whose (``scope`` ``"c"``: a conversation's caller, ``key`` its
+    contact id; ``"v"``: a volunteer, ``key`` their id), how many frames a window
+    allows and how long a window lasts. Nothing identifying is ever part of it."""
+
+    scope: str
+    key: str
+    limit: int
+    window_s: float
+
+    @property
+    def window_ms(self) -> int:
+        return max(1, round(self.window_s * 1000))
 
 
 @dataclass(frozen=True)
@@ -150,11 +196,18 @@ class ConversationStore(Protocol):
         require_open: bool = True,
         require_active: bool = False,
         volunteer_id: int | None = None,
+        rate: RateWindow | None = None,
     ) -> Appended:
-        """Check (open; with ``require_active`` active; with ``volunteer_id`` that
-        volunteer's), assign the next seq, de-duplicate and store, atomically. Raises
-        ``ConversationClosed``, ``ConversationNotYours`` or ``ConversationNotActive``
-        (checked in that order) and appends nothing then."""
+        """Count the frame (with ``rate``), check (open; with ``require_active`` active;
+        with ``volunteer_id`` that volunteer's), assign the next seq, de-duplicate and
+        store, atomically. Raises ``RateExceeded``, ``ConversationClosed``,
+        ``ConversationNotYours`` or ``ConversationNotActive`` (checked in that order)
+        and appends nothing then."""
+        ...
+
+    async def rate_hit(self, *, rate: RateWindow) -> int:
+        """Count one frame in the current window of ``rate``; return the count, this
+        frame included. The count expires when its window ends."""
         ...
 
     async def since(self, *, contact_id: str, after: int) -> list[dict[str, Any]]: ...
@@ -180,6 +233,15 @@ class RedisConversationStore:
 
     def _tok(self, token_hash: str) -> str:
         return f"{self.prefix}:t:{token_hash}"
+
+    def _rate(self, rate: RateWindow) -> str:
+        """A conversation's count sits with the conversation's keys (same hash slot); a
+        volunteer's beside their contact set. The append script of a console message
+        touches both slots: fine on the one Redis instance we run, a cluster would need
+        that count as its own call."""
+        if rate.scope == "c":
+            return self._k(rate.key, "rate")
+        return f"{self.prefix}:{rate.scope}:{rate.key}:rate"
 
     async def conversation_open(
         self,
@@ -225,6 +287,7 @@ class RedisConversationStore:
         require_open: bool = True,
         require_active: bool = False,
         volunteer_id: int | None = None,
+        rate: RateWindow | None = None,
     ) -> Appended:
         keys = [self._k(contact_id, p) for p in ("meta", "log", "ids")]
         args: list[str | int] = [
@@ -234,16 +297,27 @@ class RedisConversationStore:
             "1" if require_open else "0",
             "1" if require_active else "0",
             "" if volunteer_id is None else str(volunteer_id),
+            rate.limit if rate else 0,
+            rate.window_ms if rate else 0,
         ]
+        if rate:
+            keys.append(self._rate(rate))
         r = redis_client()
         result = await redis_script(APPEND_LUA)(keys=keys, args=args, client=r)
         seq = int(result[0])
+        if seq == -4:
+            raise RateExceeded(int(result[1]))
         if seq < 0:
             raise _REFUSALS[seq](contact_id)
         if int(result[1]):
             stored = result[2] if len(result) > 2 else None
             return Appended(seq, True, json.loads(stored) if stored else {"seq": seq, **entry})
         return Appended(seq, False, {"seq": seq, **entry})
+
+    async def rate_hit(self, *, rate: RateWindow) -> int:
+        r = redis_client()
+        keys = [self._rate(rate)]
+        return int(await redis_script(RATE_HIT_LUA)(keys=keys, args=[rate.window_ms], client=r))
 
     async def since(self, *, contact_id: str, after: int) -> list[dict[str, Any]]:
         raw = await redis_client().lrange(self._k(contact_id, "log"), max(after, 0), -1)
@@ -255,7 +329,7 @@ class RedisConversationStore:
     async def conversation_delete(self, *, contact_id: str) -> None:
         r = redis_client()
         meta = await self.meta_get(contact_id=contact_id)
-        keys = [self._k(contact_id, p) for p in ("meta", "log", "ids")]
+        keys = [self._k(contact_id, p) for p in ("meta", "log", "ids", "rate")]
         if meta.get("token_hash"):
             keys.append(self._tok(meta["token_hash"]))
         await r.delete(*keys)
@@ -303,6 +377,7 @@ class MemoryConversationStore:
         self._expires: dict[str, float] = {}
         self._due: dict[str, dict[str, float]] = {}
         self._vol: dict[int, set[str]] = {}
+        self._rates: dict[tuple[str, str], tuple[int, float]] = {}  # → (count, window end)
 
     def _sweep(self) -> None:
         now = time.monotonic()
@@ -310,6 +385,7 @@ class MemoryConversationStore:
             self._drop(cid)
 
     def _drop(self, contact_id: str) -> None:
+        self._rates.pop(("c", contact_id), None)
         meta = self._meta.pop(contact_id, {})
         self._tokens.pop(meta.get("token_hash", ""), None)
         self._log.pop(contact_id, None)
@@ -359,8 +435,13 @@ class MemoryConversationStore:
         require_open: bool = True,
         require_active: bool = False,
         volunteer_id: int | None = None,
+        rate: RateWindow | None = None,
     ) -> Appended:
         with self._lock:
+            if rate is not None:
+                count = self._rate_hit(rate)
+                if count > rate.limit:
+                    raise RateExceeded(count)
             meta = self._meta.get(contact_id)
             if require_open:
                 if meta is None or meta.get("state") == "ended":
@@ -380,6 +461,19 @@ class MemoryConversationStore:
                 ids[client_key] = stored["seq"]
             self._expires[contact_id] = time.monotonic() + retention_s()
             return Appended(stored["seq"], False, stored)
+
+    def _rate_hit(self, rate: RateWindow) -> int:
+        """Under the lock: the fixed window of the Redis script, ended counts dropped."""
+        now = time.monotonic()
+        for key in [k for k, (_, end) in self._rates.items() if end <= now]:
+            del self._rates[key]
+        count, end = self._rates.get((rate.scope, rate.key), (0, now + rate.window_s))
+        self._rates[(rate.scope, rate.key)] = (count + 1, end)
+        return count + 1
+
+    async def rate_hit(self, *, rate: RateWindow) -> int:
+        with self._lock:
+            return self._rate_hit(rate)
 
     async def since(self, *, contact_id: str, after: int) -> list[dict[str, Any]]:
         with self._lock:

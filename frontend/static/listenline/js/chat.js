@@ -11,6 +11,7 @@
   var $ = function (id) { return document.getElementById(id); };
   var store = window.sessionStorage;
   var ws = null, retry = 0, leaving = false, wantStart = null, typingSent = 0, typingTimer = null;
+  var seenTimer = null;
   var alias = store.getItem(KEY.alias) || "";
 
   function fmt(s, args) { return s.replace(/%\((\w+)\)s/g, function (_, k) { return args[k]; }); }
@@ -59,13 +60,22 @@
     li.textContent = text;
     $("messages").appendChild(li);
   }
+  // One read receipt per burst (a reload replays every message at once): each frame counts
+  // against the conversation's rate limit, which a reconnect does not reset.
+  function seenSoon() {
+    if (seenTimer !== null) { return; }
+    seenTimer = window.setTimeout(function () {
+      seenTimer = null;
+      if (!document.hidden && lastSeq()) { send({ type: "seen", upto: lastSeq() }); }
+    }, 300);
+  }
   function entry(e) {
     if (e.seq <= lastSeq()) { return; }
     store.setItem(KEY.seq, String(e.seq));
     if (e.type === "message") {
       var li = bubble(e.from === "caller" ? e.id : "s" + e.seq, e.from, e.text, e.from === "caller" ? "sent" : null);
       li.dataset.seq = String(e.seq);
-      if (e.from === "volunteer") { $("typing").textContent = ""; if (!document.hidden) { send({ type: "seen", upto: e.seq }); } }
+      if (e.from === "volunteer") { $("typing").textContent = ""; seenSoon(); }
     } else if (e.type === "joined") {
       alias = e.alias; store.setItem(KEY.alias, alias);
       $("talking-with").textContent = fmt(T.talking_with, { alias: alias });

@@ -6,7 +6,7 @@
   if (!app) { return; }
   var T = JSON.parse(document.getElementById("console-strings").textContent);
   var $ = function (id) { return document.getElementById(id); };
-  var ws = null, retry = 0, seen = {}, audio = null, ringTimer = null;
+  var ws = null, retry = 0, seen = {}, seenTimers = {}, audio = null, ringTimer = null;
 
   function fmt(s, args) { return s.replace(/%\((\w+)\)s/g, function (_, k) { return args[k]; }); }
   function clock(s) { s = Math.max(0, Math.round(s)); return Math.floor(s / 60) + ":" + ("0" + (s % 60)).slice(-2); }
@@ -125,6 +125,15 @@
     log.appendChild(li);
     li.scrollIntoView({ block: "end" });
   }
+  // One read receipt per burst (a replay after a reload is many messages at once): every
+  // frame counts against the rate limit, which a reconnect does not reset.
+  function seenSoon(id) {
+    if (seenTimers[id]) { return; }
+    seenTimers[id] = window.setTimeout(function () {
+      delete seenTimers[id];
+      if (seen[id]) { send({ type: "seen", contact_id: id, upto: seen[id] }); }
+    }, 300);
+  }
   function entry(f) {
     var id = f.contact_id;
     if (f.seq <= (seen[id] || 0)) { return; }
@@ -134,7 +143,7 @@
       if (f.from === "caller") {
         var el = document.getElementById("contact-" + id);
         if (el) { el.querySelector(".typing").textContent = ""; }
-        send({ type: "seen", contact_id: id, upto: f.seq });
+        seenSoon(id);
       }
     } else if (f.type === "joined") { line(id, "msg-notice", T.joined); }
     else if (f.type === "notice") { line(id, "msg-notice", T[f.code] || f.code); }
