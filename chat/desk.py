@@ -75,8 +75,24 @@ async def _name(kind: str, key: str) -> str:
     return _names.get(kind, {}).get(key, "")
 
 
+def _talked_s(contact: Any, now: float) -> int:
+    """Seconds since this volunteer accepted: so far (active) or in all (wrap-up)."""
+    answered = float(contact.answered_at or 0)
+    if not answered:
+        return 0
+    if contact.state == "active":
+        return max(0, round(now - answered))
+    ended = float(getattr(contact, "ended_at", 0) or 0)
+    if contact.state == "wrap_up" and ended:
+        return max(0, round(ended - answered))
+    return 0
+
+
 async def contact_view(contact: Any) -> dict[str, Any]:
-    """What the console shows of a routing contact: nothing that identifies the caller."""
+    """What the console shows of a routing contact: nothing that identifies the caller.
+
+    ``waited_s`` and ``talked_s`` are durations as of now (not clock times), so the
+    console counts on from them with its own clock whatever the clocks disagree on."""
     now = time.time()
     answered = float(contact.answered_at or 0)
     enqueued = float(contact.enqueued_at or now)
@@ -87,7 +103,7 @@ async def contact_view(contact: Any) -> dict[str, Any]:
         "home_branch": await _name("branch", contact.home),
         "municipality": await _name("municipality", contact.municipality),
         "waited_s": round((answered or now) - enqueued),
-        "talked_s": round(now - answered) if answered and contact.state == "active" else 0,
+        "talked_s": _talked_s(contact, now),
         "offer_expires_in_s": max(0, round(float(contact.offer_expires_at or 0) - now))
         if contact.state == "offered"
         else 0,

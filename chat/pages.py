@@ -52,6 +52,8 @@ def console_page_context(volunteer: Any) -> dict[str, Any]:
         "phone": _("Phone"),
         "waited": _("waited %(s)s"),
         "talking": _("talking %(s)s"),
+        "lasted": _("lasted %(s)s"),
+        "offer_announce": _("New contact offered: %(facts)s"),
         "national": _("national (no municipality)"),
         "new_offer": _("New contact offered"),
         "caller": _("Caller"),

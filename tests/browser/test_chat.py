@@ -127,3 +127,91 @@ def test_quick_exit_leaves_nothing_and_no_way_back(contexts: Any, anna: Any) -> 
     assert "/chat/" not in caller.url
     caller.goto(caller.url)  # wherever "back" went, no conversation token survives
     assert caller.evaluate("() => window.sessionStorage.length") == 0
+
+
+def _duration_s(text: str) -> int:
+    """Seconds of ``mm:ss`` or ``hh:mm:ss``."""
+    assert re.fullmatch(r"(\d\d:)?\d\d:\d\d", text), text
+    seconds = 0
+    for part in text.split(":"):
+        seconds = seconds * 60 + int(part)
+    return seconds
+
+
+def _advances(page: Any, selector: str) -> None:
+    """The <time> at ``selector`` shows a later duration within a few seconds, and says
+    the same as an ISO 8601 duration in ``datetime``."""
+    time = page.locator(selector)
+    before = _duration_s(time.inner_text())
+    page.wait_for_function(
+        "([sel, text]) => document.querySelector(sel).textContent !== text",
+        arg=[selector, time.inner_text()],
+        timeout=5_000,
+    )
+    after = _duration_s(time.inner_text())
+    assert after > before
+    assert re.fullmatch(r"PT\d+H\d+M\d+S", time.get_attribute("datetime") or "")
+
+
+def _outside_live_regions(page: Any, selector: str) -> bool:
+    return bool(
+        page.evaluate(
+            "sel => document.querySelector(sel).closest('[aria-live], [role=log], "
+            "[role=status], [role=alert], [role=timer]') === null",
+            selector,
+        )
+    )
+
+
+def test_console_durations_tick_without_being_announced(contexts: Any, anna: Any) -> None:
+    volunteer = contexts()
+    _volunteer_on_duty(volunteer)
+    caller = contexts()
+    caller.goto("/chat/")
+    caller.fill("#municipality", "Utrecht")  # tells this offer from a caller left waiting
+    caller.click("#start-button")
+    caller.wait_for_selector("#view-waiting:not([hidden])")
+
+    # The offer: the waited time counts on, and the offer is announced once, elsewhere.
+    offer = volunteer.locator(".offer", has_text="Utrecht")
+    offer.wait_for()
+    waited = f'[id="{offer.get_attribute("id")}"] .offer-facts time.duration'
+    assert "wachtte" in volunteer.inner_text(f'[id="{offer.get_attribute("id")}"] .offer-facts')
+    assert volunteer.inner_text("#offer-announce").startswith("Nieuw contact aangeboden: ")
+    assert "{#" not in volunteer.inner_text("main")
+    _advances(volunteer, waited)
+    assert _outside_live_regions(volunteer, waited)
+
+    offer.locator(".accept").click()
+    caller.wait_for_selector("#view-conversation:not([hidden])")
+    talking = ".contact .contact-duration time.duration"
+    volunteer.wait_for_selector(talking)
+    assert volunteer.inner_text(".contact .contact-duration").startswith("in gesprek ")
+    assert _duration_s(volunteer.inner_text(talking)) < 60
+    _advances(volunteer, talking)
+    assert _outside_live_regions(volunteer, talking)
+    # The waited time of an accepted contact stands still.
+    assert volunteer.locator(".contact .contact-facts time[data-since]").count() == 0
+    violations = axe_violations(volunteer)
+    assert not violations, format_violations(violations)
+
+    # Past an hour: hh:mm:ss (the ticker counts from the accept; move the accept back).
+    volunteer.evaluate(
+        "sel => { document.querySelector(sel).dataset.since = String(Date.now() - 3725000); }",
+        talking,
+    )
+    volunteer.wait_for_function(
+        "sel => /^01:02:0\\d$/.test(document.querySelector(sel).textContent)", arg=talking
+    )
+
+    # In wrap-up the length stands still, from the server's view.
+    volunteer.click(".contact .end")
+    volunteer.wait_for_selector(".contact .wrapup:not([hidden])")
+    assert volunteer.inner_text(".contact .contact-duration").startswith("duurde ")
+    assert volunteer.locator(".contact .contact-duration time[data-since]").count() == 0
+    volunteer.reload()  # a fresh page gets the length from the server's view
+    volunteer.wait_for_selector(".contact .wrapup:not([hidden])")
+    assert _duration_s(volunteer.inner_text(talking)) < 60
+    volunteer.check(".wrapup input[value=loneliness]")
+    volunteer.click(".wrapup button[type=submit]")
+    volunteer.wait_for_selector(".contact", state="detached")

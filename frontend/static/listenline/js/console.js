@@ -1,5 +1,7 @@
 // The volunteer console (protocol: docs/protocol.md). Shows what the volunteer may know
 // of a contact and nothing that identifies a caller. Rings with a Web Audio tone.
+// Durations (waited on an offer, talking on an active contact) tick every second in a
+// <time> element outside any live region: readable on demand, never announced.
 (function () {
   "use strict";
   var app = document.getElementById("console-app");
@@ -9,7 +11,17 @@
   var ws = null, retry = 0, seen = {}, seenTimers = {}, audio = null, ringTimer = null;
 
   function fmt(s, args) { return s.replace(/%\((\w+)\)s/g, function (_, k) { return args[k]; }); }
-  function clock(s) { s = Math.max(0, Math.round(s)); return Math.floor(s / 60) + ":" + ("0" + (s % 60)).slice(-2); }
+  function two(n) { return n < 10 ? "0" + n : String(n); }
+  // mm:ss, or hh:mm:ss from an hour on; and the same as an ISO 8601 duration.
+  function clock(s) {
+    s = Math.max(0, Math.floor(s));
+    var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+    return (h ? two(h) + ":" : "") + two(m) + ":" + two(s % 60);
+  }
+  function isoDuration(s) {
+    s = Math.max(0, Math.floor(s));
+    return "PT" + Math.floor(s / 3600) + "H" + Math.floor((s % 3600) / 60) + "M" + (s % 60) + "S";
+  }
   function status(text) { $("console-status").textContent = text || ""; }
   function send(frame) { if (ws && ws.readyState === WebSocket.OPEN) { ws.send(JSON.stringify(frame)); } }
   function newId() {
@@ -37,19 +49,50 @@
     if (!ringing && ringTimer) { window.clearInterval(ringTimer); ringTimer = null; }
   }
 
+  // --- durations: a <time> per duration; ticking ones carry data-since (ms, our clock) ---
+  // The server sends durations as of sending (waited_s, talked_s), never clock times, so
+  // a browser clock that is off does not matter: we count on from the moment we got it.
+  function setDuration(time, s) {
+    var text = clock(s);
+    if (time.textContent !== text) { time.textContent = text; time.setAttribute("datetime", isoDuration(s)); }
+  }
+  function tick() {
+    var now = Date.now();
+    Array.prototype.forEach.call(document.querySelectorAll("time[data-since]"), function (time) {
+      setDuration(time, (now - parseInt(time.dataset.since, 10)) / 1000);
+    });
+  }
+  // The translated template (e.g. "waited %(s)s") with a <time> where %(s)s stands.
+  function duration(template, seconds, ticking) {
+    var span = document.createElement("span"), parts = template.split("%(s)s");
+    var time = document.createElement("time");
+    time.className = "duration";
+    if (ticking) { time.dataset.since = String(Date.now() - 1000 * seconds); }
+    setDuration(time, seconds);
+    span.appendChild(document.createTextNode(parts[0]));
+    span.appendChild(time);
+    span.appendChild(document.createTextNode(parts.slice(1).join("")));
+    return span;
+  }
+
   // --- contacts ------------------------------------------------------------------------
   function facts(c) {
     var parts = [T[c.channel] || c.channel, c.home_branch || T.national];
     if (c.municipality) { parts.push(c.municipality); }
-    parts.push(fmt(T.waited, { s: clock(c.waited_s) }));
     return parts.join(" · ");
+  }
+  // Facts and the waited time; it ticks while the caller still waits (an offer).
+  function showFacts(node, c, ticking) {
+    node.textContent = facts(c) + " · ";
+    node.appendChild(duration(T.waited, c.waited_s, ticking));
   }
   function offer(c) {
     if (document.getElementById("offer-" + c.contact_id)) { return; }
     var li = $("offer-template").content.firstElementChild.cloneNode(true);
     li.id = "offer-" + c.contact_id;
     li.querySelector(".offer-title").textContent = T.new_offer;
-    li.querySelector(".offer-facts").textContent = facts(c);
+    showFacts(li.querySelector(".offer-facts"), c, true);
+    $("offer-announce").textContent = fmt(T.offer_announce, { facts: facts(c) + " · " + fmt(T.waited, { s: clock(c.waited_s) }) });
     li.querySelector(".accept").addEventListener("click", function () { send({ type: "offer.accept", contact_id: c.contact_id }); });
     li.querySelector(".decline").addEventListener("click", function () { send({ type: "offer.decline", contact_id: c.contact_id }); });
     $("offers").appendChild(li);
@@ -62,7 +105,6 @@
     el = $("contact-template").content.firstElementChild.cloneNode(true);
     el.id = "contact-" + c.contact_id;
     el.dataset.channel = c.channel;
-    el.dataset.answeredAt = String(Date.now() - 1000 * (c.talked_s || 0));
     el.querySelector(".contact-title").textContent = (T[c.channel] || c.channel) + " · " + (c.home_branch || T.national);
     Array.prototype.forEach.call(el.querySelectorAll(c.channel === "chat" ? ".phone-only" : ".chat-only"), function (n) { n.remove(); });
     if (c.channel === "phone") { el.querySelector(".messages").remove(); }
@@ -102,11 +144,25 @@
     $("contacts").appendChild(el);
     return el;
   }
+  // Talking time from the accept on: ticking while active (kept, not restarted, when a
+  // resync agrees within 2 s), the final length in wrap-up.
+  function showTalked(el, c) {
+    var box = el.querySelector(".contact-duration"), time = box.querySelector("time[data-since]");
+    if (c.state === "active") {
+      var since = Date.now() - 1000 * (c.talked_s || 0);
+      if (time && Math.abs(parseInt(time.dataset.since, 10) - since) < 2000) { return; }
+      box.replaceChildren(duration(T.talking, c.talked_s || 0, true));
+    } else {
+      var final = time ? (Date.now() - parseInt(time.dataset.since, 10)) / 1000 : 0;
+      box.replaceChildren(duration(T.lasted, c.talked_s || final, false));
+    }
+  }
   function contact(c) {
     dropOffer(c.contact_id);
     var el = panel(c);
     el.dataset.state = c.state;
-    el.querySelector(".contact-facts").textContent = facts(c);
+    showFacts(el.querySelector(".contact-facts"), c, false);
+    showTalked(el, c);
     if (c.state === "wrap_up") {
       var wrap = el.querySelector(".wrapup");
       wrap.hidden = false;
@@ -211,11 +267,6 @@
       send({ type: "presence", channel: input.closest("fieldset").dataset.channel, state: input.value });
     });
   });
-  window.setInterval(function () {
-    Array.prototype.forEach.call(document.querySelectorAll(".contact[data-state=active]"), function (el) {
-      var s = (Date.now() - parseInt(el.dataset.answeredAt, 10)) / 1000;
-      el.querySelector(".contact-title").dataset.duration = clock(s);
-    });
-  }, 1000);
+  window.setInterval(tick, 250);  // cheap: writes only when a shown second changes
   connect();
 })();
