@@ -16,7 +16,11 @@ from channels.db import database_sync_to_async
 
 from chat import engine, services
 from chat.services import ChatRefused
-from registrations.services import RegistrationRefused, registration_create
+from registrations.services import (
+    RegistrationRefused,
+    registration_create,
+    registration_link,
+)
 from routing.errors import TransitionRefused
 
 
@@ -187,7 +191,7 @@ async def contact_handover(*, desk: Desk, contact_id: str) -> None:
 
 async def wrapup_save(*, desk: Desk, contact_id: str, fields: dict[str, Any]) -> None:
     """Save the registration, then close the contact in routing (which writes the trail
-    row and offers the volunteer the next contact)."""
+    row and offers the volunteer the next contact), then link the two."""
     contact = await _own_contact(desk, contact_id, ("wrap_up",))
     try:
         registration = await database_sync_to_async(registration_create)(
@@ -196,10 +200,17 @@ async def wrapup_save(*, desk: Desk, contact_id: str, fields: dict[str, Any]) ->
     except RegistrationRefused as refused:
         raise ChatRefused(refused.code, refused.message) from None
     try:
-        await engine.contact_wrapup_done(contact_id=contact_id, volunteer_id=desk.volunteer_id)
+        final = await engine.contact_wrapup_done(
+            contact_id=contact_id, volunteer_id=desk.volunteer_id
+        )
     except TransitionRefused as refused:
         await database_sync_to_async(registration.delete)()
         raise _refused(refused) from None
+    record_id = getattr(final, "record_id", None)
+    if record_id is not None:
+        await database_sync_to_async(registration_link)(
+            registration=registration, contact_record_id=record_id
+        )
 
 
 async def desk_state(*, desk: Desk) -> dict[str, Any]:

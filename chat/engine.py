@@ -15,14 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from routing import selectors
 from routing import services as routing
 from routing.errors import TransitionRefused
-from routing.store.base import QueueFacts
 
 logger = logging.getLogger(__name__)
 
-#: Contacts per pipeline in ``queue_positions`` (bounds one reply's size).
+#: Contacts per routing read in ``queue_positions`` (bounds one reply's size).
 QUEUE_BATCH = 500
 
 #: Concurrent routing calls from the callers' hot paths (enqueue, abandon, places) per
@@ -48,33 +46,15 @@ class Place:
     estimate_s: int | None
 
 
-STALE_TOPOLOGY = ("unknown_branch", "unknown_municipality")
-
-
-def _topology_forget() -> None:
-    """Routing caches its topology for a minute; one loaded before the branches existed
-    (a fresh database) would refuse every real branch. Ask for a reload on such a miss.
-    TODO(routing): reload on a miss inside the engine, then drop this."""
-    engine = routing.get_engine()
-    if hasattr(engine, "_topology_at"):
-        engine._topology_at = -1e18
-
-
 async def contact_enqueue(
     *, channel: str, home_branch: str | None, municipality_code: str | None
 ) -> str:
-    for attempt in (1, 2):
-        try:
-            async with _routing_slot():
-                ticket = await routing.contact_enqueue(
-                    channel=channel, home_branch=home_branch, municipality_code=municipality_code
-                )
-            return str(getattr(ticket, "contact_id", ticket))
-        except TransitionRefused as refused:
-            if attempt == 2 or refused.code not in STALE_TOPOLOGY:
-                raise
-            _topology_forget()
-    raise AssertionError("unreachable")
+    """Routing reloads its topology itself when a branch or municipality is new to it."""
+    async with _routing_slot():
+        ticket = await routing.contact_enqueue(
+            channel=channel, home_branch=home_branch, municipality_code=municipality_code
+        )
+    return ticket.contact_id
 
 
 async def contact_abandon(*, contact_id: str) -> None:
@@ -101,25 +81,15 @@ async def contact_wrapup_done(*, contact_id: str, volunteer_id: int) -> Any:
 
 async def contact_get(*, contact_id: str) -> Any:
     """Routing's live state of a contact (``ContactState``) or None."""
-    engine = routing.get_engine()
-    return await engine.store.contact_get(contact_id=contact_id)
+    return await routing.contact_get(contact_id=contact_id)
 
 
 async def volunteer_get(*, volunteer_id: int) -> Any:
     """Routing's live state of a volunteer (``VolunteerState``: presence, contacts)."""
-    engine = routing.get_engine()
-    return await engine.store.volunteer_get(volunteer_id=str(volunteer_id))
+    return await routing.volunteer_view(volunteer_id=volunteer_id)
 
 
 async def volunteer_presence_set(*, volunteer_id: int, channel: str, state: str) -> Any:
-    try:
-        return await routing.volunteer_presence_set(
-            volunteer_id=str(volunteer_id), channel=channel, state=state
-        )
-    except TransitionRefused as refused:
-        if refused.code not in STALE_TOPOLOGY:
-            raise
-        _topology_forget()
     return await routing.volunteer_presence_set(
         volunteer_id=str(volunteer_id), channel=channel, state=state
     )
@@ -168,64 +138,15 @@ def _place(view: Any) -> Place | None:
     return Place(int(view.position), None if estimate is None else int(estimate))
 
 
-class _KnownFacts:
-    """A read-only stand-in store answering ``queue_view`` from facts already read, so
-    routing's own ``selectors.queue_position`` computes place and estimate."""
-
-    def __init__(self, facts: dict[str, QueueFacts | None]) -> None:
-        self.facts = facts
-
-    async def queue_view(self, *, contact_id: str) -> QueueFacts | None:
-        return self.facts.get(contact_id)
-
-
-async def _redis_queue_facts(
-    store: Any, contact_ids: Sequence[str]
-) -> dict[str, QueueFacts | None] | None:
-    """Routing's ``queue_view`` script for many contacts, pipelined (one round trip per
-    ``QUEUE_BATCH``); None when the store is not routing's Redis store.
-    TODO(routing): a public ``queue_views`` on the store, then drop this."""
-    from routing.store.redis import RedisStore
-
-    script = getattr(store, "_scripts", {}).get("queue_view")
-    if not isinstance(store, RedisStore) or script is None:
-        return None
-    facts: dict[str, QueueFacts | None] = {}
-    for start in range(0, len(contact_ids), QUEUE_BATCH):
-        chunk = contact_ids[start : start + QUEUE_BATCH]
-        async with _routing_slot(), store.client.pipeline(transaction=False) as pipe:
-            for cid in chunk:
-                await script(keys=[], args=[store.prefix, cid], client=pipe)
-            replies = await pipe.execute(raise_on_error=False)
-        for cid, raw in zip(chunk, replies, strict=True):
-            if isinstance(raw, Exception):
-                logger.warning("queue_view failed for a contact: %s", raw)
-                facts[cid] = None
-            elif not raw:
-                facts[cid] = None
-            else:
-                state, ch, ahead, cap, enq, *samples = raw
-                mean = sum(map(float, samples)) / len(samples) if samples else None
-                facts[cid] = QueueFacts(str(state), str(ch), int(ahead), int(cap), mean, float(enq))
-    return facts
-
-
 async def queue_positions(*, contact_ids: Sequence[str]) -> dict[str, Place | None]:
-    """Many callers' places in one batched read (a pipeline of routing's ``queue_view``
-    script on Redis); the same answers as ``queue_position`` one by one."""
+    """Many callers' places in one batched read (routing pipelines its reads); the same
+    answers as ``queue_position`` one by one."""
     ids = list(dict.fromkeys(contact_ids))
-    facts = await _redis_queue_facts(routing.get_engine().store, ids)
-    if facts is None:  # routing's in-process store: per-contact reads are local calls
-        return {cid: await queue_position(contact_id=cid) for cid in ids}
-    known = _KnownFacts(facts)
     places: dict[str, Place | None] = {}
-    for cid in ids:
-        try:
-            view = await selectors.queue_position(store=known, contact_id=cid)  # type: ignore[arg-type]
-        except TransitionRefused:
-            places[cid] = None
-            continue
-        places[cid] = _place(view)
+    for start in range(0, len(ids), QUEUE_BATCH):
+        async with _routing_slot():
+            views = await routing.queue_positions(contact_ids=ids[start : start + QUEUE_BATCH])
+        places.update((cid, _place(view)) for cid, view in views.items())
     return places
 
 
@@ -233,12 +154,6 @@ async def branch_snapshot(*, branch: str | None) -> Any:
     """One branch's counts, or the whole line's with ``branch=None``."""
     if branch is None:
         return await routing.national_snapshot()
-    try:
-        return await routing.branch_snapshot(branch=branch)
-    except TransitionRefused as refused:
-        if refused.code not in STALE_TOPOLOGY:
-            raise
-        _topology_forget()
     return await routing.branch_snapshot(branch=branch)
 
 

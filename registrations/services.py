@@ -60,3 +60,11 @@ def registration_create(
             handed_over=handed_over,
             ending=ending,
         )
+
+
+def registration_link(*, registration: Registration, contact_record_id: int) -> None:
+    """Complete the contact's trail row with its registration (one each, at most)."""
+    Registration.objects.filter(pk=registration.pk, contact_record__isnull=True).update(
+        contact_record_id=contact_record_id
+    )
+    registration.contact_record_id = contact_record_id

@@ -10,9 +10,10 @@ and the simulator).
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from routing import events as ev
@@ -27,15 +28,15 @@ from routing.matching import (
     contact_match,
     match_contact,
     match_volunteer,
-    match_waiting,
     matched,
     offered,
     volunteer_match,
 )
-from routing.policy import CHANNELS, NATIONAL, PRESENCES, RoutingPolicy, Topology, strict_branches
+from routing.policy import CHANNELS, NATIONAL, RoutingPolicy, Topology
 from routing.selectors import DEFAULT_HANDLE_S, MAX_ESTIMATE_S, BranchSnapshot, QueueView
-from routing.store.base import ContactState, RoutingStore
+from routing.store.base import ContactState, RoutingStore, VolunteerState
 from routing.trail import CollectingSink, TrailEntry, started_hour
+from routing.volunteer_side import Directory, VolunteerInfo, VolunteerSide
 
 __all__ = [
     "DEFAULT_HANDLE_S",
@@ -50,19 +51,16 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class VolunteerInfo:
-    branch: str
-    channels: tuple[str, ...]
-    chat_limit: int
-
-
-class Directory(Protocol):
-    async def volunteer(self, volunteer_id: str) -> VolunteerInfo | None: ...
+TOPOLOGY_MAX_AGE_S = 60.0
+TOPOLOGY_MISS_RELOAD_S = 2.0  # bounds the reloads a stream of unknown names can cause
+CONTACT_ID = re.compile(r"[0-9a-f]{32}")
 
 
 class Sink(Protocol):
-    async def deliver(self, events: list[ev.Event], trail: list[TrailEntry]) -> None: ...
+    async def deliver(
+        self, events: list[ev.Event], trail: list[TrailEntry]
+    ) -> Sequence[int] | None:
+        """Deliver; may return the ids of the trail rows written, in order."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +71,7 @@ class ContactTicket:
     state: str
 
 
-class Engine:
+class Engine(VolunteerSide):
     def __init__(
         self,
         *,
@@ -101,11 +99,19 @@ class Engine:
         # volunteer id -> branch as last seen; the store checks it on every match
         self.branches: dict[str, str] = {}
 
-    async def topology(self) -> Topology:
-        """The topology; a loader's result is refreshed every minute (coordinator edits)."""
+    async def topology(self, *, knows: Callable[[Topology], bool] | None = None) -> Topology:
+        """The topology; a loader's result is refreshed every minute (coordinator edits),
+        and at once (at most every few seconds) when it does not know what ``knows``
+        asks about: a branch or municipality added since it was loaded."""
         now = self.clock.now()
         if self._topology_loader is not None and (
-            self._topology is None or now - self._topology_at > 60
+            self._topology is None
+            or now - self._topology_at > TOPOLOGY_MAX_AGE_S
+            or (
+                knows is not None
+                and not knows(self._topology)
+                and now - self._topology_at > TOPOLOGY_MISS_RELOAD_S
+            )
         ):
             self._topology = await self._topology_loader()
             self._topology_at = now
@@ -124,10 +130,23 @@ class Engine:
         home_branch: str | None,
         municipality_code: str | None = None,
         fair_use_key: str | None = None,
+        contact_id: str | None = None,
     ) -> ContactTicket:
         """A new contact waits; offered at once if a volunteer who may take it is free.
-        Raises ``FairUseRefused`` (after writing a ``refused`` trail row) past the limit."""
-        topo, now = await self.topology(), self.clock.now()
+        Raises ``FairUseRefused`` (after writing a ``refused`` trail row) past the limit.
+        ``contact_id``: the caller's own id for it (32 lowercase hex digits, unused);
+        a random one by default."""
+
+        def known(topo: Topology) -> bool:
+            return (home_branch is None or home_branch in topo.neighbours) and (
+                not municipality_code or municipality_code in topo.municipalities
+            )
+
+        topo, now = await self.topology(knows=known), self.clock.now()
+        if contact_id is not None and not (
+            isinstance(contact_id, str) and CONTACT_ID.fullmatch(contact_id)
+        ):
+            raise TransitionRefused("bad_contact_id", "32 lowercase hex digits")
         if channel not in CHANNELS:
             raise TransitionRefused("unknown_channel", str(channel))
         if home_branch is not None and home_branch not in topo.neighbours:
@@ -157,7 +176,7 @@ class Engine:
                 )
                 await self._deliver(Outbox(trail=[entry]))
                 raise
-        contact_id = uuid.uuid4().hex
+        contact_id = contact_id or uuid.uuid4().hex
         # enqueued and matched in one store step
         offer = await self.store.contact_enqueue(
             contact_id=contact_id,
@@ -255,6 +274,22 @@ class Engine:
         )
         await self._after_release(contact_id, volunteer_id, "declined")
 
+    async def offer_miss(self, *, contact_id: str, volunteer_id: str) -> None:
+        """The volunteer cannot take the offer now (their phone is busy, unanswered, a
+        voicemail): counted as a missed offer, as if it ran out, and the contact moves
+        on at once. Refused unless the contact is offered to this volunteer."""
+        from routing.ticker import after_missed
+
+        missed = await self.store.offer_expire(
+            contact_id=contact_id,
+            now=self.clock.now(),
+            missed_to_pause=self.policy.missed_offers_to_pause,
+            volunteer_id=volunteer_id,
+        )
+        out = Outbox()
+        await after_missed(self, [missed] if missed else [], "missed", out)
+        await self._deliver(out)
+
     async def _after_release(self, contact_id: str, volunteer_id: str, reason: str) -> None:
         out = Outbox()
         out.add(
@@ -292,7 +327,8 @@ class Engine:
         return c
 
     async def contact_wrapup_done(self, *, contact_id: str, volunteer_id: str) -> ContactState:
-        """wrap_up → closed: trail row, live state deleted, the volunteer matched again."""
+        """wrap_up → closed: trail row, live state deleted, the volunteer matched again.
+        The final state carries the trail row's id when the sink reports it."""
         topo = await self.topology()
         # closed and the freed volunteer matched in one store step
         c, result = await self.store.contact_wrapup_done(
@@ -304,8 +340,8 @@ class Engine:
         out = Outbox()
         self._closed(c, topo, "answered", out)
         await matched(self, volunteer_id, result, out)
-        await self._deliver(out)
-        return c
+        written = await self.sink.deliver(out.events, out.trail)
+        return replace(c, record_id=written[0]) if written else c
 
     async def contact_requeue(self, *, contact_id: str, reason: str = "requeued") -> ContactState:
         """offered/active → the head of its queue (the caller is told by ``contact.requeued``)."""
@@ -332,118 +368,6 @@ class Engine:
         )
         out.add("queue.changed", branch_groups(c.home), branch=c.home, channel=c.channel)
 
-    # --- volunteers -------------------------------------------------------------------
-    async def volunteer_register(
-        self, *, volunteer_id: str, branch: str, channels: Sequence[str], chat_limit: int
-    ) -> None:
-        """Record a volunteer's branch, channels and chat limit (validated)."""
-        topo = await self.topology()
-        if branch not in topo.neighbours:
-            raise TransitionRefused("unknown_branch", str(branch))
-        if any(ch not in CHANNELS for ch in channels):
-            raise TransitionRefused("unknown_channel", ",".join(map(str, channels)))
-        if (
-            isinstance(chat_limit, bool)
-            or not isinstance(chat_limit, int)
-            or not (1 <= chat_limit <= 3)
-        ):
-            raise TransitionRefused("bad_capacity", repr(chat_limit))
-        await self.store.volunteer_upsert(
-            volunteer_id=volunteer_id,
-            branch=branch,
-            channels=list(channels),
-            chat_limit=chat_limit,
-            now=self.clock.now(),
-        )
-        self.branches[volunteer_id] = branch
-
-    async def _refresh_registration(self, volunteer_id: str) -> None:
-        if self.directory is None:
-            return
-        info = await self.directory.volunteer(volunteer_id)
-        if info is None:
-            raise TransitionRefused("unknown_volunteer", volunteer_id)
-        await self.volunteer_register(
-            volunteer_id=volunteer_id,
-            branch=info.branch,
-            channels=info.channels,
-            chat_limit=info.chat_limit,
-        )
-
-    async def volunteer_presence_set(self, *, volunteer_id: str, channel: str, state: str) -> None:
-        """Set presence on one channel (or ``"all"`` the volunteer takes); going available
-        runs matching at once. Registration is refreshed from the directory first, so a
-        volunteer's branch and limits always come from the record, never the caller."""
-        if state not in PRESENCES:
-            raise TransitionRefused("unknown_presence", str(state))
-        if channel != "all" and channel not in CHANNELS:
-            raise TransitionRefused("unknown_channel", str(channel))
-        await self._refresh_registration(volunteer_id)
-        # presence set and the volunteer matched in one store step; also when pausing one
-        # channel: the refreshed registration may have raised the chat limit, and free
-        # capacity must not wait for the next tick
-        change = await self.store.presence_set(
-            volunteer_id=volunteer_id,
-            channels=None if channel == "all" else [channel],
-            state=state,
-            now=self.clock.now(),
-            match=await volunteer_match(self, self.branches.get(volunteer_id, "")),
-        )
-        out = Outbox()
-        self._presence_events(volunteer_id, change.branch, change.changed, out)
-        await matched(self, volunteer_id, change.matched, out)
-        if (
-            state != "available"
-            and change.changed
-            and change.branch in strict_branches(await self.topology(), self.policy)
-        ):
-            # the last one on duty of a strict branch left: its home-only ring is skipped
-            from routing.ticker import sweep
-
-            await sweep(self, out)
-        await self._deliver(out)
-
-    def _presence_events(
-        self, volunteer_id: str, branch: str, changed: dict[str, str], out: Outbox
-    ) -> None:
-        for ch, new in sorted(changed.items()):
-            out.add(
-                "presence.changed",
-                [f"volunteer.{volunteer_id}", *branch_groups(branch)],
-                volunteer_id=volunteer_id,
-                branch=branch,
-                channel=ch,
-                state=new,
-            )
-
-    async def volunteer_disconnected(self, *, volunteer_id: str) -> None:
-        """The console lost its connection: open offers move on now; contacts in progress
-        wait ``drop_grace_s`` for a reconnect (then the ticker re-queues them)."""
-        withdrawn = await self.store.volunteer_disconnect(
-            volunteer_id=volunteer_id, now=self.clock.now(), grace_s=self.policy.drop_grace_s
-        )
-        out = Outbox()
-        for cid in withdrawn:
-            out.add(
-                "offer.withdrawn",
-                [f"volunteer.{volunteer_id}"],
-                contact_id=cid,
-                volunteer_id=volunteer_id,
-                reason="disconnected",
-            )
-        await match_waiting(self, withdrawn, out)
-        await self._deliver(out)
-
-    async def volunteer_reconnected(self, *, volunteer_id: str) -> bool:
-        """Back within the grace: contacts stay, matching resumes. False if too late (the
-        volunteer was set off duty and must go available again)."""
-        back = await self.store.volunteer_reconnect(volunteer_id=volunteer_id, now=self.clock.now())
-        if back:
-            out = Outbox()
-            await match_volunteer(self, volunteer_id, out)
-            await self._deliver(out)
-        return back
-
     # --- time ---------------------------------------------------------------------------
     async def tick(self, *, now: float | None = None) -> dict[str, int]:
         """Offer expiry, drop grace, strict rings: see ``routing.ticker.tick_once``."""
@@ -455,8 +379,23 @@ class Engine:
     async def queue_position(self, *, contact_id: str) -> QueueView:
         return await selectors.queue_position(store=self.store, contact_id=contact_id)
 
+    async def queue_positions(self, *, contact_ids: Sequence[str]) -> dict[str, QueueView | None]:
+        """Many contacts' places in one batched read; None for a contact that is gone."""
+        return await selectors.queue_positions(store=self.store, contact_ids=contact_ids)
+
+    async def contact_get(self, *, contact_id: str) -> ContactState | None:
+        """A contact's live state, or None once it has ended."""
+        return await self.store.contact_get(contact_id=contact_id)
+
+    async def volunteer_view(self, *, volunteer_id: str) -> VolunteerState | None:
+        """A volunteer's live state (presence, load, contacts), or None if unknown."""
+        return await self.store.volunteer_get(volunteer_id=volunteer_id)
+
     async def branch_snapshot(self, *, branch: str | None) -> BranchSnapshot:
         """One branch, or the whole line with ``branch=None``."""
         return await selectors.branch_snapshot(
-            store=self.store, topology=await self.topology(), now=self.clock.now(), branch=branch
+            store=self.store,
+            topology=await self.topology(knows=lambda t: branch is None or branch in t.neighbours),
+            now=self.clock.now(),
+            branch=branch,
         )

@@ -49,7 +49,7 @@ SCHEMAS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "queue.changed": {"branch": str, "channel": str},
     "presence.changed": {"volunteer_id": str, "branch": str, "channel": str, "state": str},
 }
-REASONS = {"expired", "declined", "abandoned", "disconnected", "requeued", "dropped"}
+REASONS = {"expired", "missed", "declined", "abandoned", "disconnected", "requeued", "dropped"}
 ENUMS: dict[str, set[str]] = {
     "reason": REASONS,
     "channel": {"phone", "chat"},

@@ -7,11 +7,12 @@ script on Redis, one critical section in process). ``Engine.queue_position`` and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from routing.errors import TransitionRefused
 from routing.policy import Topology
-from routing.store.base import RoutingStore
+from routing.store.base import QueueFacts, RoutingStore
 
 DEFAULT_HANDLE_S = {"phone": 20 * 60.0, "chat": 30 * 60.0}
 MAX_ESTIMATE_S = 2 * 3600
@@ -35,13 +36,7 @@ class BranchSnapshot:
     paused: int
 
 
-async def queue_position(*, store: RoutingStore, contact_id: str) -> QueueView:
-    """A contact's place among all waiting contacts of its channel, and the wait estimate
-    ``position × mean handle time / capacity on duty`` (capped; None with nobody on duty).
-    Refuses an unknown contact."""
-    facts = await store.queue_view(contact_id=contact_id)
-    if facts is None:
-        raise TransitionRefused("unknown_contact", contact_id)
+def _view(facts: QueueFacts) -> QueueView:
     if facts.state != "waiting":
         return QueueView(facts.state, 0, 0, 0)
     estimate = None
@@ -49,6 +44,25 @@ async def queue_position(*, store: RoutingStore, contact_id: str) -> QueueView:
         mean = facts.mean_handle_s or DEFAULT_HANDLE_S[facts.channel]
         estimate = round(min(MAX_ESTIMATE_S, (facts.ahead + 1) * mean / facts.capacity))
     return QueueView("waiting", facts.ahead + 1, facts.ahead, estimate)
+
+
+async def queue_position(*, store: RoutingStore, contact_id: str) -> QueueView:
+    """A contact's place among all waiting contacts of its channel, and the wait estimate
+    ``position × mean handle time / capacity on duty`` (capped; None with nobody on duty).
+    Refuses an unknown contact."""
+    facts = await store.queue_view(contact_id=contact_id)
+    if facts is None:
+        raise TransitionRefused("unknown_contact", contact_id)
+    return _view(facts)
+
+
+async def queue_positions(
+    *, store: RoutingStore, contact_ids: Sequence[str]
+) -> dict[str, QueueView | None]:
+    """``queue_position`` for many contacts in one batched read; None for one that is
+    gone (no refusal: a batch is for watchers, who simply stop watching it)."""
+    facts = await store.queue_views(contact_ids=list(dict.fromkeys(contact_ids)))
+    return {cid: None if f is None else _view(f) for cid, f in facts.items()}
 
 
 async def branch_snapshot(

@@ -14,6 +14,7 @@ build their own with ``build_engine`` or ``Engine(...)`` and may install it with
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -29,7 +30,7 @@ from routing.engine import (
 )
 from routing.fairuse import FairUse
 from routing.policy import CHANNELS, RoutingPolicy, Topology
-from routing.store.base import ContactState, RoutingStore
+from routing.store.base import ContactState, RoutingStore, VolunteerState
 from routing.store.memory import MemoryStore
 
 __all__ = [
@@ -41,18 +42,22 @@ __all__ = [
     "contact_abandon",
     "contact_end",
     "contact_enqueue",
+    "contact_get",
     "contact_requeue",
     "contact_wrapup_done",
     "get_engine",
     "national_snapshot",
     "offer_accept",
     "offer_decline",
+    "offer_miss",
     "queue_position",
+    "queue_positions",
     "set_engine",
     "tick",
     "volunteer_disconnected",
     "volunteer_presence_set",
     "volunteer_reconnected",
+    "volunteer_view",
 ]
 
 _memory_store: MemoryStore | None = None
@@ -158,12 +163,14 @@ async def contact_enqueue(
     home_branch: str | None,
     municipality_code: str | None = None,
     fair_use_key: str | None = None,
+    contact_id: str | None = None,
 ) -> ContactTicket:
     return await get_engine().contact_enqueue(
         channel=channel,
         home_branch=home_branch,
         municipality_code=municipality_code,
         fair_use_key=fair_use_key,
+        contact_id=contact_id,
     )
 
 
@@ -179,11 +186,16 @@ async def offer_decline(*, contact_id: str, volunteer_id: int | str) -> None:
     await get_engine().offer_decline(contact_id=contact_id, volunteer_id=_vid(volunteer_id))
 
 
+async def offer_miss(*, contact_id: str, volunteer_id: int | str) -> None:
+    await get_engine().offer_miss(contact_id=contact_id, volunteer_id=_vid(volunteer_id))
+
+
 async def contact_end(*, contact_id: str, by: str) -> ContactState:
     return await get_engine().contact_end(contact_id=contact_id, by=by)
 
 
 async def contact_wrapup_done(*, contact_id: str, volunteer_id: int | str) -> ContactState:
+    """The final state; its ``record_id`` is the trail row written (for the registration)."""
     return await get_engine().contact_wrapup_done(
         contact_id=contact_id, volunteer_id=_vid(volunteer_id)
     )
@@ -209,6 +221,18 @@ async def volunteer_reconnected(*, volunteer_id: int | str) -> bool:
 
 async def queue_position(*, contact_id: str) -> QueueView:
     return await get_engine().queue_position(contact_id=contact_id)
+
+
+async def queue_positions(*, contact_ids: Sequence[str]) -> dict[str, QueueView | None]:
+    return await get_engine().queue_positions(contact_ids=contact_ids)
+
+
+async def contact_get(*, contact_id: str) -> ContactState | None:
+    return await get_engine().contact_get(contact_id=contact_id)
+
+
+async def volunteer_view(*, volunteer_id: int | str) -> VolunteerState | None:
+    return await get_engine().volunteer_view(volunteer_id=_vid(volunteer_id))
 
 
 async def branch_snapshot(*, branch: str) -> BranchSnapshot:

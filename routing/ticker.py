@@ -8,15 +8,44 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from routing.matching import Outbox, match_contact, match_volunteer, match_waiting
+from routing.store.base import ExpiredOffer
 
 if TYPE_CHECKING:
     from routing.engine import Engine
 
 logger = logging.getLogger(__name__)
 SWEEP_LIMIT = 200
+
+
+async def after_missed(
+    engine: Engine, missed: Sequence[ExpiredOffer], reason: str, out: Outbox
+) -> None:
+    """After offers ran out or were missed: tell the volunteers (and who got paused), offer
+    the contacts, first come first served, to volunteers who were free already; then each
+    volunteer who missed takes the first contact in their own order."""
+    missers: list[str] = []
+    for m in missed:
+        out.add(
+            "offer.withdrawn",
+            [f"volunteer.{m.volunteer_id}"],
+            contact_id=m.contact_id,
+            volunteer_id=m.volunteer_id,
+            reason=reason,
+        )
+        if m.paused:
+            vol = await engine.store.volunteer_get(volunteer_id=m.volunteer_id)
+            if vol is not None:
+                paused = {ch: "paused" for ch, p in vol.presence.items() if p == "paused"}
+                engine._presence_events(vol.volunteer_id, vol.branch, paused, out)
+        if m.volunteer_id not in missers:
+            missers.append(m.volunteer_id)
+    await match_waiting(engine, [m.contact_id for m in missed], out, avoid=missers)
+    for vid in missers:
+        await match_volunteer(engine, vid, out)
 
 
 async def tick_once(engine: Engine, *, now: float | None = None) -> dict[str, int]:
@@ -29,35 +58,15 @@ async def tick_once(engine: Engine, *, now: float | None = None) -> dict[str, in
     topo = await engine.topology()
     report = {"expired": 0, "dropped": 0, "swept": 0}
     out = Outbox()
-    missers: list[str] = []
-    expired_ids: list[str] = []
+    expired_all = []
     for cid in await store.due_offers(now=now):
         expired = await store.offer_expire(
             contact_id=cid, now=now, missed_to_pause=policy.missed_offers_to_pause
         )
-        if expired is None:
-            continue
-        report["expired"] += 1
-        out.add(
-            "offer.withdrawn",
-            [f"volunteer.{expired.volunteer_id}"],
-            contact_id=cid,
-            volunteer_id=expired.volunteer_id,
-            reason="expired",
-        )
-        if expired.paused:
-            vol = await store.volunteer_get(volunteer_id=expired.volunteer_id)
-            if vol is not None:
-                paused = {ch: "paused" for ch, p in vol.presence.items() if p == "paused"}
-                engine._presence_events(vol.volunteer_id, vol.branch, paused, out)
-        expired_ids.append(cid)
-        if expired.volunteer_id not in missers:
-            missers.append(expired.volunteer_id)
-    # the expired contacts wait again: offer them, first come first served, to volunteers
-    # who were free already; then each misser takes the first contact in their own order
-    await match_waiting(engine, expired_ids, out, avoid=missers)
-    for vid in missers:
-        await match_volunteer(engine, vid, out)
+        if expired is not None:
+            expired_all.append(expired)
+    report["expired"] = len(expired_all)
+    await after_missed(engine, expired_all, "expired", out)
     for vid in await store.due_drops(now=now):
         dropped = await store.drop_expire(volunteer_id=vid, now=now)
         if dropped is None:

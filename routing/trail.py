@@ -38,9 +38,10 @@ def started_hour(epoch: float) -> dt.datetime:
     return stamp.replace(minute=0, second=0, microsecond=0)
 
 
-def trail_write(entries: Sequence[TrailEntry], events: list[Event]) -> None:
-    """Write the rows in one transaction; the events go out only when it commits (also
-    when this runs inside an outer transaction: a rollback sends nothing)."""
+def trail_write(entries: Sequence[TrailEntry], events: list[Event]) -> list[int]:
+    """Write the rows in one transaction and return their ids; the events go out only
+    when it commits (also when this runs inside an outer transaction: a rollback sends
+    nothing)."""
     from routing.models import ContactRecord
     from volunteers.models import Branch, Municipality
 
@@ -49,7 +50,7 @@ def trail_write(entries: Sequence[TrailEntry], events: list[Event]) -> None:
     codes = {e.municipality for e in entries if e.municipality}
     muni_ids = dict(Municipality.objects.filter(code__in=codes).values_list("code", "pk"))
     with transaction.atomic():
-        ContactRecord.objects.bulk_create(
+        rows = ContactRecord.objects.bulk_create(
             ContactRecord(
                 channel=e.channel,
                 home_branch_id=None if e.home_branch == NATIONAL else branch_ids[e.home_branch],
@@ -65,16 +66,19 @@ def trail_write(entries: Sequence[TrailEntry], events: list[Event]) -> None:
             for e in entries
         )
         dispatch_on_commit(events)
+    return [row.pk for row in rows if row.pk is not None]
 
 
 class DjangoSink:
     """Production delivery: trail rows to PostgreSQL, events after commit."""
 
-    async def deliver(self, events: list[Event], trail: list[TrailEntry]) -> None:
+    async def deliver(self, events: list[Event], trail: list[TrailEntry]) -> list[int]:
+        """Returns the ids of the trail rows written."""
         if trail:
-            await sync_to_async(trail_write)(trail, events)
-        elif events:
+            return await sync_to_async(trail_write)(trail, events)
+        if events:
             await dispatch(events)
+        return []
 
 
 class CollectingSink:

@@ -1,7 +1,14 @@
--- ARGV: cid, now, missed offers to pause. Returns {cid, vid, channel, paused} or nil.
-local cid, now, to_pause = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+-- ARGV: cid, now, missed offers to pause(, vid). Without vid: the offer ran out (nil if
+-- not offered or not due). With vid: that volunteer missed it now (busy, no answer):
+-- refused unless offered to them. Returns {cid, vid, channel, paused} or nil.
+local cid, now, to_pause, missed_by = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5] or ''
 local c = hgetall(ck(cid))
-if not c or c.state ~= 'offered' or tonumber(c.offer_expires_at) > now then return nil end
+if missed_by ~= '' then
+  if not c then return refuse('unknown_contact', cid) end
+  if c.state ~= 'offered' or c.offered_to ~= missed_by then return refuse('not_your_offer', cid) end
+elseif not c or c.state ~= 'offered' or tonumber(c.offer_expires_at) > now then
+  return nil
+end
 local vid = c.offered_to
 withdraw(cid, c, now)
 redis.call('HSET', ck(cid), 'declined_by', vid)

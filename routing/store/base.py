@@ -44,6 +44,7 @@ class ContactState:
     waited_s: float = -1.0  # until the first answer
     declined_by: str = ""
     requeues: int = 0
+    record_id: int | None = None  # the trail row, once written (not live state)
 
     @classmethod
     def from_fields(cls, contact_id: str, raw: dict[str, str]) -> ContactState:
@@ -58,7 +59,7 @@ class ContactState:
         )
         values: dict[str, Any] = {}
         for name in cls.__dataclass_fields__:
-            if name == "contact_id" or name not in raw:
+            if name in ("contact_id", "record_id") or name not in raw:
                 continue
             value: Any = raw[name]
             if name in floats:
@@ -277,9 +278,11 @@ class RoutingStore(ABC):
 
     @abstractmethod
     async def offer_expire(
-        self, *, contact_id: str, now: float, missed_to_pause: int
+        self, *, contact_id: str, now: float, missed_to_pause: int, volunteer_id: str = ""
     ) -> ExpiredOffer | None:
-        """offered past its deadline → waiting; counts a miss. None if not due."""
+        """offered past its deadline → waiting; counts a miss. None if not due. With
+        ``volunteer_id``: that volunteer missed it now, whatever the deadline (busy, no
+        answer); refused unless the contact is offered to them."""
 
     @abstractmethod
     async def contact_end(self, *, contact_id: str, now: float) -> ContactState:
@@ -333,6 +336,10 @@ class RoutingStore(ABC):
 
     @abstractmethod
     async def queue_view(self, *, contact_id: str) -> QueueFacts | None: ...
+
+    async def queue_views(self, *, contact_ids: Sequence[str]) -> dict[str, QueueFacts | None]:
+        """``queue_view`` for many contacts (a store may batch the round trips)."""
+        return {cid: await self.queue_view(contact_id=cid) for cid in contact_ids}
 
     @abstractmethod
     async def branch_counts(self, *, branch: str | None) -> BranchCounts:

@@ -218,12 +218,15 @@ class MemoryStore(MemoryReads):
             self._vols[volunteer_id]["missed"] = 0  # an answer: the streak of misses ends
 
     async def offer_expire(
-        self, *, contact_id: str, now: float, missed_to_pause: int
+        self, *, contact_id: str, now: float, missed_to_pause: int, volunteer_id: str = ""
     ) -> ExpiredOffer | None:
         with self._lock:
-            c = self._contacts.get(contact_id)
-            if c is None or c["state"] != "offered" or c["offer_expires_at"] > now:
+            found = self._contacts.get(contact_id)
+            if volunteer_id:
+                found = self._offered_to(contact_id, volunteer_id)
+            elif found is None or found["state"] != "offered" or found["offer_expires_at"] > now:
                 return None
+            c = found
             vid = c["offered_to"]
             self._withdraw(c, now)
             c["declined_by"] = vid

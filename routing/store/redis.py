@@ -99,6 +99,14 @@ def _matched(raw: Sequence[Any]) -> Matched | None:
     return Matched(str(branch), made, str(stale) == "1")
 
 
+def _facts(raw: Sequence[Any] | None) -> QueueFacts | None:
+    if not raw:
+        return None
+    state, ch, ahead, cap, enq, *samples = raw
+    mean = sum(map(float, samples)) / len(samples) if samples else None
+    return QueueFacts(str(state), str(ch), int(ahead), int(cap), mean, float(enq))
+
+
 def _tiers(tiers: Sequence[Sequence[str]] | None) -> str:
     return "" if tiers is None else json.dumps([list(t) for t in tiers])
 
@@ -274,9 +282,9 @@ class RedisStore(RoutingStore):
         await self._run("offer_decline", contact_id, volunteer_id, _f(now))
 
     async def offer_expire(
-        self, *, contact_id: str, now: float, missed_to_pause: int
+        self, *, contact_id: str, now: float, missed_to_pause: int, volunteer_id: str = ""
     ) -> ExpiredOffer | None:
-        raw = await self._run("offer_expire", contact_id, _f(now), missed_to_pause)
+        raw = await self._run("offer_expire", contact_id, _f(now), missed_to_pause, volunteer_id)
         if not raw:
             return None
         cid, vid, ch, paused = (str(x) for x in raw)
@@ -370,12 +378,22 @@ class RedisStore(RoutingStore):
         return {b: n > 0 for b, n in zip(branches, counts, strict=True)}
 
     async def queue_view(self, *, contact_id: str) -> QueueFacts | None:
-        raw = await self._run("queue_view", contact_id)
-        if not raw:
-            return None
-        state, ch, ahead, cap, enq, *samples = raw
-        mean = sum(map(float, samples)) / len(samples) if samples else None
-        return QueueFacts(str(state), str(ch), int(ahead), int(cap), mean, float(enq))
+        return _facts(await self._run("queue_view", contact_id))
+
+    async def queue_views(
+        self, *, contact_ids: Sequence[str], batch: int = 200
+    ) -> dict[str, QueueFacts | None]:
+        """One pipelined round trip per ``batch`` contacts."""
+        script = self._scripts["queue_view"]
+        facts: dict[str, QueueFacts | None] = {}
+        for start in range(0, len(contact_ids), batch):
+            chunk = contact_ids[start : start + batch]
+            async with self.client.pipeline(transaction=False) as pipe:
+                for cid in chunk:
+                    await script(keys=[], args=[self.prefix, cid], client=pipe)
+                replies = await pipe.execute()
+            facts.update(zip(chunk, map(_facts, replies), strict=True))
+        return facts
 
     async def branch_counts(self, *, branch: str | None) -> BranchCounts:
         waiting, oldest, on_duty, busy, paused = await self._run("branch_counts", branch or "")

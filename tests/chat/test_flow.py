@@ -54,6 +54,9 @@ async def test_conversation_from_start_to_wrapup(chat_env: Any, anna: Any) -> No
 
     await console.send(type="wrapup", contact_id=cid, **WRAPUP)
     await console.expect("wrapup.saved", contact_id=cid)
-    row = await sync_to_async(Registration.objects.get)()
+    row = await sync_to_async(Registration.objects.select_related("contact_record").get)()
     assert row.topics == ["loneliness", "grief"] and row.age_band == "75_plus"
+    # the registration completes the contact's anonymous trail row
+    assert row.contact_record is not None
+    assert (row.contact_record.channel, row.contact_record.outcome) == ("chat", "answered")
     await console.close()

@@ -58,8 +58,9 @@ async def test_contact_path_writes_one_anonymous_row(
     clock.advance(1200)
     await services.contact_end(contact_id=ticket.contact_id, by="caller")
     clock.advance(120)
-    await services.contact_wrapup_done(contact_id=ticket.contact_id, volunteer_id=carla.pk)
+    final = await services.contact_wrapup_done(contact_id=ticket.contact_id, volunteer_id=carla.pk)
     row = await ContactRecord.objects.select_related("home_branch", "answering_branch").aget()
+    assert final.record_id == row.pk  # so the wrap-up's registration can be linked to it
     assert (row.home_branch.slug, row.answering_branch.slug) == ("utrecht", "eemland")
     assert (row.seconds_waited, row.seconds_talked, row.outcome) == (7, 1200, "answered")
     assert (row.left_home, row.overflow_distance) == (True, 1)
