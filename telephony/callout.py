@@ -31,7 +31,6 @@ from telephony.rest import rest_client
 
 logger = logging.getLogger(__name__)
 DELETE_AFTER_S = 60  # Twilio: wait at least a minute before deleting a finished call
-ENQUEUE_GRACE_STEPS = 40  # x 50 ms
 _background: set[asyncio.Task[None]] = set()
 #: Contacts whose caller is being moved back to hold: their next call-out waits for it,
 #: so the new volunteer never joins the conference the caller is about to leave.
@@ -69,8 +68,7 @@ async def drain() -> None:
 
 # --- routing state ------------------------------------------------------------------------
 async def contact_state(contact_id: str) -> ContactState | None:
-    # routing.services has no read-only selector for one contact yet: see the report.
-    return await routing.get_engine().store.contact_get(contact_id=contact_id)
+    return await routing.contact_get(contact_id=contact_id)
 
 
 async def require_active(contact_id: str, volunteer_id: str) -> ContactState:
@@ -84,16 +82,11 @@ async def require_active(contact_id: str, volunteer_id: str) -> ContactState:
 
 
 async def offer_missed(*, contact_id: str, volunteer_id: str) -> None:
-    """No answer, busy, voicemail or no key: a missed offer. routing.services has no
-    ``offer_miss`` yet (see the report); until it has, the offer runs out on routing's
-    own timer (``OFFER_TIMEOUT_S``), which counts the miss and pauses after two. A
-    decline would hand the caller straight back to the same lone volunteer, ringing a
-    phone nobody answers in a loop."""
-    miss = getattr(routing, "offer_miss", None)
-    if miss is None:
-        return
+    """No answer, busy, voicemail or no key: a missed offer, and routing moves on at once
+    (two in a row pause the volunteer, so a phone nobody answers is not rung in a loop).
+    Already moved on (the offer ran out, the caller left): nothing to do."""
     try:
-        await miss(contact_id=contact_id, volunteer_id=volunteer_id)
+        await routing.offer_miss(contact_id=contact_id, volunteer_id=volunteer_id)
     except TransitionRefused:
         pass
 
@@ -104,14 +97,8 @@ def _caller_id(info: dict[str, str]) -> str:
 
 
 async def _call_info(contact_id: str) -> dict[str, str]:
-    """The contact's call legs. An offer can be made inside ``contact_enqueue``, before
-    the incoming-call webhook has recorded the caller's leg: wait for it briefly."""
-    for _ in range(ENQUEUE_GRACE_STEPS):
-        info = await callmap.contact_get(contact_id)
-        if info.get("caller"):
-            return info
-        await asyncio.sleep(0.05)
-    return {}
+    """The contact's call legs (recorded before routing could offer it)."""
+    return await callmap.contact_get(contact_id)
 
 
 async def volunteer_call_out(contact_id: str, volunteer_id: str) -> None:

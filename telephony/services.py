@@ -12,6 +12,7 @@ Nothing identifying passes through here except ``caller_key`` in :func:`call_inc
 from __future__ import annotations
 
 import logging
+import uuid
 
 from django.utils.translation import gettext as _
 
@@ -58,24 +59,31 @@ async def _enqueue(
         if known and known.get("c"):
             return twiml.caller_hold(known["c"], greet=False)
         return twiml.empty()
+    # the call is recorded under our own contact id first: routing may offer the contact
+    # (and telephony ring a volunteer) inside contact_enqueue itself
+    contact_id = uuid.uuid4().hex
+    await callmap.call_put(sid, {"r": "caller", "c": contact_id})
+    home_name = branch.name if branch else ""
+    await callmap.contact_set(contact_id, caller=sid, dialled=fields.dialled, home_name=home_name)
     try:
         ticket = await routing.contact_enqueue(
             channel="phone",
             home_branch=branch.slug if branch else None,
             fair_use_key=caller_key,
+            contact_id=contact_id,
         )
     except FairUseRefused as refused:
-        await callmap.call_take(sid)
+        await _unrecord(sid, contact_id)
         return twiml.refused_fair_use(str(refused.user_message))
     except Exception:
-        await callmap.call_take(sid)
+        await _unrecord(sid, contact_id)
         raise
-    await callmap.call_put(sid, {"r": "caller", "c": ticket.contact_id})
-    home_name = branch.name if branch else ""
-    await callmap.contact_set(
-        ticket.contact_id, caller=sid, dialled=fields.dialled, home_name=home_name
-    )
     return twiml.caller_hold(ticket.contact_id, greet=True)
+
+
+async def _unrecord(sid: str, contact_id: str) -> None:
+    await callmap.call_take(sid)
+    await callmap.contact_forget(contact_id)
 
 
 async def call_hold(*, contact_id: str) -> str:
