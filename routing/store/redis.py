@@ -59,6 +59,7 @@ SCRIPTS = (
     "fair_use_hit",
     "queue_heads",
     "queue_view",
+    "queue_views",
     "branch_counts",
 )
 
@@ -381,18 +382,24 @@ class RedisStore(RoutingStore):
         return _facts(await self._run("queue_view", contact_id))
 
     async def queue_views(
-        self, *, contact_ids: Sequence[str], batch: int = 200
+        self, *, contact_ids: Sequence[str], batch: int = 500
     ) -> dict[str, QueueFacts | None]:
-        """One pipelined round trip per ``batch`` contacts."""
-        script = self._scripts["queue_view"]
+        """One script per ``batch`` contacts; the per-channel facts are read once each."""
         facts: dict[str, QueueFacts | None] = {}
         for start in range(0, len(contact_ids), batch):
-            chunk = contact_ids[start : start + batch]
-            async with self.client.pipeline(transaction=False) as pipe:
-                for cid in chunk:
-                    await script(keys=[], args=[self.prefix, cid], client=pipe)
-                replies = await pipe.execute()
-            facts.update(zip(chunk, map(_facts, replies), strict=True))
+            chunk = list(contact_ids[start : start + batch])
+            raw = await self._run("queue_views", *chunk)
+            channels = {
+                str(ch): (int(cap), float(mean) if mean else None)
+                for ch, cap, mean in raw[: len(CHANNELS)]
+            }
+            for cid, row in zip(chunk, raw[len(CHANNELS) :], strict=True):
+                if not row:
+                    facts[cid] = None
+                    continue
+                state, ch, ahead, enqueued = (str(x) for x in row)
+                cap, mean = channels[ch]
+                facts[cid] = QueueFacts(state, ch, int(ahead), cap, mean, float(enqueued))
         return facts
 
     async def branch_counts(self, *, branch: str | None) -> BranchCounts:

@@ -109,6 +109,19 @@ async def test_queue_positions_in_one_read_match_one_by_one(
         assert many[t.contact_id] == await engine.queue_position(contact_id=t.contact_id)
     assert many[tickets[0].contact_id].state == "offered"  # type: ignore[union-attr]
     assert many[tickets[3].contact_id].position == 2  # type: ignore[union-attr]
+    # with a handle time on record and someone on duty, the estimates agree too
+    await volunteer(engine, "c", "west", channels=("chat",), chat_limit=1)
+    first = tickets[0].contact_id
+    await engine.offer_accept(contact_id=first, volunteer_id="a")
+    clock.advance(300)
+    await engine.contact_end(contact_id=first, by="caller")
+    await engine.contact_wrapup_done(contact_id=first, volunteer_id="a")
+    await engine.volunteer_presence_set(volunteer_id="a", channel="phone", state="paused")
+    many = await engine.queue_positions(contact_ids=ids)
+    assert many[first] is None  # closed: gone from the live state
+    for t in tickets[1:]:
+        assert many[t.contact_id] == await engine.queue_position(contact_id=t.contact_id)
+    assert any(v is not None and v.estimate_s for v in many.values())
 
 
 async def test_a_branch_added_after_loading_is_known_at_once(
