@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import math
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -369,7 +370,7 @@ class RedisMachine(RoutingMachine):
 
 
 SETTINGS = settings(
-    max_examples=40,
+    max_examples=int(os.environ.get("ROUTING_PROPERTY_EXAMPLES", "40")),
     stateful_step_count=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
