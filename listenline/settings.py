@@ -54,16 +54,18 @@ INSTALLED_APPS = [
     "frontend",
 ]
 
+# Django's middleware with their memory-only hooks run in the event loop instead of a
+# thread each (listenline/middleware.py); same order, same behaviour.
 MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
+    "listenline.middleware.SecurityMiddleware",
     "listenline.middleware.ContentSecurityPolicyMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "listenline.middleware.SessionMiddleware",
+    "listenline.middleware.LocaleMiddleware",
+    "listenline.middleware.CommonMiddleware",
+    "listenline.middleware.CsrfViewMiddleware",
+    "listenline.middleware.AuthenticationMiddleware",
+    "listenline.middleware.MessageMiddleware",
+    "listenline.middleware.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "listenline.urls"
