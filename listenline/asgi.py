@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "listenline.settings")
@@ -11,6 +13,7 @@ from django.core.asgi import get_asgi_application  # noqa: E402
 
 django_asgi_app = get_asgi_application()
 
+from asgiref.sync import ThreadSensitiveContext  # noqa: E402
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
@@ -34,11 +37,55 @@ class RoutingTicker:
         return await self.app(scope, receive, send)
 
 
+class RequestThreads:
+    """Lends every HTTP request a thread kept from earlier requests for its sync work.
+
+    Django's ASGI handler runs a request's synchronous parts (the request signals,
+    closing the response, sync views and middleware, ORM calls) in a thread of the
+    request's own, started for it and joined after it: two thread starts per request,
+    about 0.3 ms of CPU each on the development VM (docs/TELEPHONY.md, "Where the time
+    went"). Here a request borrows an idle single-thread executor for its whole life
+    and gives it back at the end, so Django's guarantee holds (all of one request's
+    sync code on one thread, no other request's code on that thread meanwhile) without
+    the thread churn. Django's own per-request context then finds this one and adds
+    nothing. Database connections behave as under a threaded WSGI server: closed or
+    kept per ``CONN_MAX_AGE`` by the request signals, which still run in that thread.
+    """
+
+    #: ``ThreadSensitiveContext(executor=...)`` (asgiref documents reusing the executor
+    #: "for example in a pool"); an older asgiref without it keeps Django's way.
+    supported = "executor" in inspect.signature(ThreadSensitiveContext).parameters
+
+    def __init__(self, app: Any, *, keep: int = 16) -> None:
+        self.app = app
+        self.keep = keep
+        self.idle: list[ThreadPoolExecutor] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> Any:
+        if scope["type"] != "http" or not self.supported:
+            return await self.app(scope, receive, send)
+        executor = self.idle.pop() if self.idle else self._executor()
+        try:
+            async with ThreadSensitiveContext(executor=executor):  # type: ignore[call-arg]
+                return await self.app(scope, receive, send)
+        finally:
+            # Every sync call of the request has returned by now: sync_to_async waits
+            # for its thread even when the request is cancelled.
+            if len(self.idle) < self.keep:
+                self.idle.append(executor)
+            else:
+                executor.shutdown(wait=False)
+
+    @staticmethod
+    def _executor() -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="request")
+
+
 router = ProtocolTypeRouter(
     {
         # Static files are served by the app itself (the demo has no proxy); production
         # puts a proxy in front that may serve them from STATIC_ROOT instead.
-        "http": ASGIStaticFilesHandler(django_asgi_app),
+        "http": RequestThreads(ASGIStaticFilesHandler(django_asgi_app)),
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),
