@@ -1,7 +1,9 @@
 """The ``listenline`` command line.
 
 * ``listenline demo``: the embedded default, zero configuration.
-* ``listenline serve``: production under Daphne, configured only from the environment.
+* ``listenline serve [--workers N]``: production under Daphne, configured only from the
+  environment; ``--workers`` (or ``LISTENLINE_WORKERS``) runs N Daphne processes on one
+  address (``listenline/workers.py``).
 * ``listenline worker``: a Celery worker with beat.
 * anything else: a Django management command (``listenline migrate``,
   ``listenline load-geography PATH``); dashes in the command name become underscores.
@@ -31,10 +33,11 @@ REQUIRED_FOR_SERVE = {
 def _daphne(host: str, port: int, extra: Sequence[str] = ()) -> None:
     from daphne.cli import CommandLineInterface
 
-    CommandLineInterface().run(
-        # Verbosity 0: no access log, which would print every caller's IP address.
-        ["--bind", host, "--port", str(port), "-v", "0", *extra, "listenline.asgi:application"]
-    )
+    from listenline.workers import daphne_args
+
+    # Verbosity 0 (in daphne_args): no access log, which would print callers' addresses.
+    endpoint = ["--bind", host, "--port", str(port)]
+    CommandLineInterface().run(daphne_args(endpoint=endpoint, extra=extra))
 
 
 def serve_config_problems() -> list[str]:
@@ -105,7 +108,15 @@ def cmd_serve(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="listenline serve", description="Serve in production.")
     parser.add_argument("--host", default=os.environ.get("HOST", "0.0.0.0"))  # noqa: S104
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("LISTENLINE_WORKERS", "1")),
+        help="Daphne processes sharing the address (one per core; default 1)",
+    )
     args, extra = parser.parse_known_args(argv)
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
     problems = serve_config_problems()
     if problems:
         print("listenline serve: refusing to start:", file=sys.stderr)
@@ -130,8 +141,20 @@ def cmd_serve(argv: Sequence[str]) -> int:
             file=sys.stderr,
         )
         return 2
-    _daphne(args.host, args.port, extra)
-    return 0
+    if args.workers == 1:
+        _daphne(args.host, args.port, extra)
+        return 0
+    from django.db import connections
+
+    from listenline.workers import serve_workers
+
+    # The workers open their own connections; the parent keeps none (nor pool threads).
+    for connection in connections.all(initialized_only=True):
+        connection.close()
+        close_pool = getattr(connection, "close_pool", None)
+        if close_pool is not None:
+            close_pool()
+    return serve_workers(host=args.host, port=args.port, count=args.workers, extra=extra)
 
 
 def cmd_worker(argv: Sequence[str]) -> int:
