@@ -2,11 +2,11 @@
 
 ``python benchmarks/chat_idle.py [--layer settings|core|pubsub] [--target 10000]``
 
-Waiting callers only hold their socket and receive queue updates. This starts one
-Daphne process as ``listenline serve`` runs it (production settings: PostgreSQL from
-``DATABASE_URL`` in a scratch database, Redis from ``REDIS_URL`` under a prefix of its
-own, the channel layer of ``listenline/settings.py`` or ``--layer``), with nobody on
-duty, and steps the number of callers up to ``--target``: each connects to
+Waiting callers only hold their socket and receive queue updates. This starts
+``listenline serve`` with one worker (``benchmarks/_common.py``; production settings:
+PostgreSQL from ``DATABASE_URL`` in a scratch database, Redis from ``REDIS_URL`` under a
+prefix of its own, the channel layer of ``listenline/settings.py`` or ``--layer``), with
+nobody on duty, and steps the number of callers up to ``--target``: each connects to
 ``/ws/chat/``, sends ``start`` and waits for its ``session`` and first ``queue`` frame.
 At each step: the server's RSS (``/proc/<pid>/status``) and its growth per caller.
 At the top: the server's CPU over 10 s of idling (``/proc/<pid>/stat``), and over one
@@ -35,6 +35,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _chatbench as cb  # noqa: E402
+import _common as common  # noqa: E402
 from _common import goal, machine, result_print  # noqa: E402
 
 NAME = "chat_idle"
@@ -160,9 +161,9 @@ async def idle_cpu(cpu_probe: Any, seconds: float) -> float:
 
 async def run(args: argparse.Namespace, figures: dict[str, Any]) -> None:
     started = time.monotonic()
-    figures["open_files_limit"] = cb.raise_nofile()
-    redis_url = os.environ.get("REDIS_URL", cb.REDIS_DEFAULT)
-    base_db = os.environ.get("DATABASE_URL", cb.DATABASE_DEFAULT)
+    figures["open_files_limit"] = common.raise_nofile()
+    redis_url = os.environ.get("REDIS_URL", common.REDIS_DEFAULT)
+    base_db = os.environ.get("DATABASE_URL", common.DATABASE_DEFAULT)
     steps = [s for s in STEPS if s < args.target] + [args.target]
     prefix = f"llbench:idle:{os.getpid()}"
     figures.update(
@@ -172,13 +173,13 @@ async def run(args: argparse.Namespace, figures: dict[str, Any]) -> None:
         server_processes=1,
         shared_machine="client, server, Redis and PostgreSQL share the 2 cores",
     )
-    database_url, admin = cb.database_create(base_db, "idle")
+    database_url, admin = common.database_create(base_db, "idle")
     tmp = cb.settings_tempdir()
     raw_server = cb.RawServer()
-    servers: cb.Servers | None = None
+    servers: common.Server | None = None
     holder = Holder()
     try:
-        env = cb.server_env(
+        env = cb.chat_server_env(
             database_url=database_url,
             redis_url=redis_url,
             prefix=prefix,
@@ -211,7 +212,7 @@ async def run(args: argparse.Namespace, figures: dict[str, Any]) -> None:
 
         # The production server, stepped up.
         holder = Holder()
-        servers = cb.Servers(env, 1).start()
+        servers = common.Server(env, workers=1).start()
         port = servers.ports[0]
         await add_callers(port, holder, 10)  # warm: imports, pools, per-process tasks
         await asyncio.sleep(2.0)
@@ -234,7 +235,7 @@ async def run(args: argparse.Namespace, figures: dict[str, Any]) -> None:
                 "server_rss_mb": round(rss / 1024, 1),
                 "rss_kb_per_caller": round((rss - base_rss) / max(holder.open - base_n, 1), 1),
                 "failed": dict(holder.failed),
-                "load_average_1m": cb.load_average(),
+                "load_average_1m": common.load_average(),
             }
             log(f"chat: {step}")
             results.append(step)
@@ -264,11 +265,11 @@ async def run(args: argparse.Namespace, figures: dict[str, Any]) -> None:
         if servers is not None:
             servers.stop()
         raw_server.stop()
-        figures["redis_keys_deleted_at_end"] = cb.redis_cleanup(redis_url, prefix)
+        figures["redis_keys_deleted_at_end"] = common.redis_cleanup(redis_url, prefix)
         with contextlib.suppress(Exception):
-            cb.database_drop(database_url, admin)
+            common.database_drop(database_url, admin)
         tmp.cleanup()
-        figures["load_average_1m_end"] = cb.load_average()
+        figures["load_average_1m_end"] = common.load_average()
         figures["run_s"] = round(time.monotonic() - started, 1)
 
 

@@ -5,9 +5,10 @@
 Starts its own servers on free loopback ports against ``DATABASE_URL`` / ``REDIS_URL``:
 a scratch PostgreSQL database (migrated, geography loaded, one chat volunteer with a
 logged-in session per conversation, chat limit 1) and a Redis prefix of its own
-(routing, chat store and channel layer; every key deleted at the end). The servers are
-Daphne processes as ``listenline serve`` runs them, with the channel layer of
-``listenline/settings.py`` (or ``--layer``, which swaps only the BACKEND).
+(routing, chat store and channel layer; every key deleted at the end). The server is
+``listenline serve --workers N`` for each N of ``--processes`` (``benchmarks/_common.py``),
+with the channel layer of ``listenline/settings.py`` (or ``--layer``, which swaps only
+the BACKEND).
 
 One asyncio client (the ``websockets`` library) holds **both ends** of every
 conversation: the caller's ``/ws/chat/`` socket and the volunteer's ``/ws/console/``
@@ -48,6 +49,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _chatbench as cb  # noqa: E402
+import _common as common  # noqa: E402
 from _common import goal, machine, percentile, result_print  # noqa: E402
 
 NAME = "chat_relay"
@@ -207,9 +209,10 @@ async def chat_conversations(
     ports: list[int], sessions: list[str], first: int, count: int, meter: Meter
 ) -> list[Conversation]:
     """Conversations ``first`` … ``first+count-1`` through the real protocol: volunteer i
-    goes on duty on one server, a caller starts on another (round robin, so with several
-    processes half the conversations cross processes), routing offers, the volunteer
-    accepts. Callers are paired to their volunteer by the alias in ``joined``."""
+    goes on duty, a caller starts (each socket a new connection, which the kernel hands
+    to any of the server's workers, so with several workers about half the
+    conversations cross processes), routing offers, the volunteer accepts. Callers are
+    paired to their volunteer by the alias in ``joined``."""
     n = len(ports)
     sem = asyncio.Semaphore(40)
 
@@ -292,10 +295,18 @@ async def measure(
     try:
         await asyncio.sleep(WARMUP_S + 1.0 / per_side)
         t0, load0 = time.perf_counter(), os.getloadavg()[0]
-        cpu0, client0, redis0 = cpu_probe(), cb.self_cpu_seconds(), cb.redis_cpu_seconds(redis_url)
+        cpu0, client0, redis0 = (
+            cpu_probe(),
+            common.self_cpu_seconds(),
+            common.redis_cpu_seconds(redis_url),
+        )
         await asyncio.sleep(seconds)
         t1 = time.perf_counter()
-        cpu1, client1, redis1 = cpu_probe(), cb.self_cpu_seconds(), cb.redis_cpu_seconds(redis_url)
+        cpu1, client1, redis1 = (
+            cpu_probe(),
+            common.self_cpu_seconds(),
+            common.redis_cpu_seconds(redis_url),
+        )
     finally:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -419,9 +430,9 @@ async def layer_microbench(redis_url: str, prefix: str) -> dict[str, Any]:
 async def run(args: argparse.Namespace, figures: dict[str, Any]) -> list[dict[str, Any]]:
     started = time.monotonic()
     deadline = started + DEADLINE_S
-    figures["open_files_limit"] = cb.raise_nofile()
-    redis_url = os.environ.get("REDIS_URL", cb.REDIS_DEFAULT)
-    base_db = os.environ.get("DATABASE_URL", cb.DATABASE_DEFAULT)
+    figures["open_files_limit"] = common.raise_nofile()
+    redis_url = os.environ.get("REDIS_URL", common.REDIS_DEFAULT)
+    base_db = os.environ.get("DATABASE_URL", common.DATABASE_DEFAULT)
     processes = [int(p) for p in args.processes.split(",")]
     steps = [int(s) for s in args.steps.split(",")]
     run_prefix = f"llbench:relay:{os.getpid()}"
@@ -433,15 +444,15 @@ async def run(args: argparse.Namespace, figures: dict[str, Any]) -> list[dict[st
         step_seconds=STEP_SECONDS,
         shared_machine="client, servers, Redis and PostgreSQL share the 2 cores",
     )
-    database_url, admin = cb.database_create(base_db, "relay")
+    database_url, admin = common.database_create(base_db, "relay")
     raw_server = cb.RawServer()
-    servers: cb.Servers | None = None
+    servers: common.Server | None = None
     tmp = cb.settings_tempdir()
     ends: list[Conversation] = []
     prefixes: list[str] = []
     try:
         began = time.perf_counter()
-        env = cb.server_env(
+        env = cb.chat_server_env(
             database_url=database_url,
             redis_url=redis_url,
             prefix=f"{run_prefix}:setup",
@@ -458,19 +469,19 @@ async def run(args: argparse.Namespace, figures: dict[str, Any]) -> list[dict[st
         for count in processes:
             prefix = f"{run_prefix}:p{count}"
             prefixes.append(prefix)
-            env = cb.server_env(
+            env = cb.chat_server_env(
                 database_url=database_url,
                 redis_url=redis_url,
                 prefix=prefix,
                 layer=args.layer,
                 settings_dir=Path(tmp.name),
             )
-            servers = cb.Servers(env, count).start()
+            servers = common.Server(env, workers=count).start()
             srv = servers
             conversations: list[Conversation] = []
             ends = conversations
 
-            async def grow(first: int, n: int, srv: cb.Servers = srv) -> list[Conversation]:
+            async def grow(first: int, n: int, srv: common.Server = srv) -> list[Conversation]:
                 return await chat_conversations(srv.ports, sessions, first, n, meter)
 
             conversations.extend(await grow(0, LIGHT_CONVERSATIONS))
@@ -524,7 +535,7 @@ async def run(args: argparse.Namespace, figures: dict[str, Any]) -> list[dict[st
             ends = []
             servers.stop()
             servers = None
-            cb.redis_cleanup(redis_url, prefix)
+            common.redis_cleanup(redis_url, prefix)
         figures["capacity_chat"] = capacity_by_processes
 
         # (b) the baseline at the same steps, up to one above the best production step.
@@ -559,10 +570,10 @@ async def run(args: argparse.Namespace, figures: dict[str, Any]) -> list[dict[st
         if servers is not None:
             servers.stop()
         raw_server.stop()
-        deleted = cb.redis_cleanup(redis_url, run_prefix)
+        deleted = common.redis_cleanup(redis_url, run_prefix)
         figures["redis_keys_deleted_at_end"] = deleted
         with contextlib.suppress(Exception):
-            cb.database_drop(database_url, admin)
+            common.database_drop(database_url, admin)
         tmp.cleanup()
         figures["run_s"] = round(time.monotonic() - started, 1)
 
@@ -609,7 +620,7 @@ def main() -> None:
     except Exception as exc:  # a finding, not a crash
         figures["error"] = repr(exc)[:500]
         goals_ = goals(figures) if "light_chat" in figures else []
-    figures["load_average_1m_end"] = cb.load_average()
+    figures["load_average_1m_end"] = common.load_average()
     result_print(NAME, figures, goals_)
     sys.exit(0)
 
