@@ -76,6 +76,28 @@ async def call_claim(call_sid: str, entry: dict[str, str]) -> bool:
     return bool(await r.set(_call_key(call_sid), value, nx=True, ex=TTL_S))
 
 
+async def caller_record(call_sid: str, contact_id: str, **fields: str) -> bool:
+    """A new caller's leg and its contact, in one round trip: the leg (``{"r": "caller",
+    "c": contact_id}``) if this CallSid is new, and the contact's ``fields``. False, and
+    the contact hash removed again, when the CallSid is already known (a retry)."""
+    value = json.dumps({"c": contact_id, "r": "caller"}, sort_keys=True)
+    r = _redis()
+    if r is None:
+        if not await call_claim(call_sid, {"c": contact_id, "r": "caller"}):
+            return False
+        await contact_set(contact_id, **fields)
+        return True
+    key = _contact_key(contact_id)
+    async with r.pipeline(transaction=False) as pipe:
+        pipe.set(_call_key(call_sid), value, nx=True, ex=TTL_S)
+        pipe.hset(key, mapping=fields)
+        pipe.expire(key, TTL_S)
+        claimed, _, _ = await pipe.execute()
+    if not claimed:
+        await r.delete(key)
+    return bool(claimed)
+
+
 async def call_put(call_sid: str, entry: dict[str, str]) -> None:
     value = json.dumps(entry, sort_keys=True)
     r = _redis()

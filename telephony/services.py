@@ -54,17 +54,17 @@ async def _enqueue(
     fields: CallFields, caller_key: str | None, branch: directory.BranchRef | None
 ) -> str:
     sid = fields.call_sid
-    if not await callmap.call_claim(sid, {"r": "caller", "c": ""}):
+    # the call is recorded under our own contact id first: routing may offer the contact
+    # (and telephony ring a volunteer) inside contact_enqueue itself
+    contact_id = uuid.uuid4().hex
+    home_name = branch.name if branch else ""
+    if not await callmap.caller_record(
+        sid, contact_id, caller=sid, dialled=fields.dialled, home_name=home_name
+    ):
         known = await callmap.call_get(sid)
         if known and known.get("c"):
             return twiml.caller_hold(known["c"], greet=False)
         return twiml.empty()
-    # the call is recorded under our own contact id first: routing may offer the contact
-    # (and telephony ring a volunteer) inside contact_enqueue itself
-    contact_id = uuid.uuid4().hex
-    await callmap.call_put(sid, {"r": "caller", "c": contact_id})
-    home_name = branch.name if branch else ""
-    await callmap.contact_set(contact_id, caller=sid, dialled=fields.dialled, home_name=home_name)
     try:
         ticket = await routing.contact_enqueue(
             channel="phone",
