@@ -63,3 +63,11 @@ async def test_websockets_pass_through_untouched() -> None:
     await app({"type": "websocket"}, "receive", "send")
     inner.assert_awaited_once_with({"type": "websocket"}, "receive", "send")
     assert app.idle == []
+
+
+def test_what_the_application_loaded_is_kept_out_of_full_collections() -> None:
+    import gc
+
+    import listenline.asgi  # noqa: F401
+
+    assert gc.get_freeze_count() > 10_000
