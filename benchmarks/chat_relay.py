@@ -287,6 +287,9 @@ async def measure(
     redis_url: str,
 ) -> dict[str, Any]:
     meter.reset()
+    # Errors from before this step (sockets of a failed set-up, a stopped server) are
+    # not this step's.
+    meter.errors.clear()
     stop = asyncio.Event()
     ends = [e for c in conversations for e in (c.caller, c.volunteer)]
     tasks = [
