@@ -44,8 +44,8 @@ class RequestThreads:
     Django's ASGI handler runs a request's synchronous parts (the request signals,
     closing the response, sync views and middleware, ORM calls) in a thread of the
     request's own, started for it and joined after it: two thread starts per request,
-    about 0.3 ms of CPU each on the development VM (docs/TELEPHONY.md, "Where the time
-    went"). Here a request borrows an idle single-thread executor for its whole life
+    together about 0.4 ms of CPU on the development VM (docs/TELEPHONY.md, "Where the
+    time went"). Here a request borrows an idle single-thread executor for its whole life
     and gives it back at the end, so Django's guarantee holds (all of one request's
     sync code on one thread, no other request's code on that thread meanwhile) without
     the thread churn. Django's own per-request context then finds this one and adds

@@ -2,7 +2,7 @@
 
 Under Daphne every request is async. Django's own middleware (``MiddlewareMixin``) then
 runs each ``process_request`` and ``process_response`` in a worker thread through
-``sync_to_async``: two thread hops per middleware per request, about 3 ms of CPU per
+``sync_to_async``: two thread hops per middleware per request, about 3.5 ms of CPU per
 request on the 2-core development VM with our nine (``benchmarks/webhooks.py``; docs/
 TELEPHONY.md, "Where the time went"). A sync-only middleware in the chain costs a hop
 into a thread and one back out around everything below it.
