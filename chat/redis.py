@@ -9,6 +9,8 @@ import redis.asyncio as aioredis
 from django.conf import settings
 from redis.commands.core import AsyncScript
 
+from listenline.redis_pool import blocking_client
+
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = (
     weakref.WeakKeyDictionary()
 )
@@ -18,11 +20,11 @@ _scripts: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, AsyncSc
 
 
 def redis_client() -> aioredis.Redis:
-    """The client of the running loop; ``socket_timeout=None`` for idle-safe reads."""
+    """The client of the running loop (its pool waits for a free connection)."""
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None:
-        client = aioredis.from_url(settings.REDIS_URL, socket_timeout=None)
+        client = blocking_client(settings.REDIS_URL)
         _clients[loop] = client
     return client
 

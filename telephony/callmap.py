@@ -39,12 +39,12 @@ def prefix() -> str:
 def _redis() -> Any | None:
     if not settings.REDIS_URL:
         return None
-    import redis.asyncio as aioredis
+    from listenline.redis_pool import blocking_client
 
     loop = asyncio.get_running_loop()  # a client belongs to one loop (tests make many)
     client = _clients.get(loop)
     if client is None:
-        client = _clients[loop] = aioredis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
+        client = _clients[loop] = blocking_client(settings.REDIS_URL, decode_responses=True)
     return client
 
 

@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
+from listenline.redis_pool import blocking_client
 from routing.errors import TransitionRefused
 from routing.policy import CHANNELS, QueueSpec
 from routing.store.base import (
@@ -150,7 +151,8 @@ class RedisStore(RoutingStore):
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str) -> RedisStore:
-        return cls(aioredis.Redis.from_url(url, decode_responses=True), prefix=prefix)
+        """A store whose client waits for a free pooled connection (never fails a burst)."""
+        return cls(blocking_client(url, decode_responses=True), prefix=prefix)
 
     async def _run(self, name: str, *args: Any) -> Any:
         try:
