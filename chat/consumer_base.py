@@ -34,12 +34,14 @@ from chat.services import ChatRefused, RateLimited
 from chat.store import RateWindow
 from chat.sweeper import ensure_sweeper_started
 
-#: Frames and layer events that never touch the database: no ``aclose_old_connections``
-#: thread hop for them (a relayed message is Redis only). Everything else (start, end,
-#: offers, presence, wrap-up, routing events, connect, disconnect) still closes stale
+#: Frames and layer events that need no ``aclose_old_connections`` thread hop: a relayed
+#: message is Redis only, and a routing event reads routing's live state (the one
+#: database read it may make, the branch and municipality names, goes through
+#: ``database_sync_to_async``, which closes stale connections itself). Everything else
+#: (start, end, offers, presence, wrap-up, connect, disconnect) still closes stale
 #: connections before and after, as Channels does for every message by default.
 NO_DB_FRAMES = frozenset({"ping", "message", "typing", "seen"})
-NO_DB_EVENTS = frozenset({"websocket.receive", "chat.entry", "chat.signal"})
+NO_DB_EVENTS = frozenset({"websocket.receive", "chat.entry", "chat.signal", "routing.event"})
 
 #: Frames counted on their connection only: ``ping`` touches nothing shared; the frames
 #: that (re)bind a connection are answered, so a caller or volunteer over the limit
