@@ -92,6 +92,7 @@ class Engine(VolunteerSide):
         self._topology = topology
         self._topology_loader = topology_loader
         self._topology_at = -1e18
+        self._miss_reload_at = -1e18
         self.directory = directory
         self.sink: Sink = sink or CollectingSink()
         self.fair_use = fair_use
@@ -101,20 +102,24 @@ class Engine(VolunteerSide):
 
     async def topology(self, *, knows: Callable[[Topology], bool] | None = None) -> Topology:
         """The topology; a loader's result is refreshed every minute (coordinator edits),
-        and at once (at most every few seconds) when it does not know what ``knows``
-        asks about: a branch or municipality added since it was loaded."""
+        and at once when it does not know what ``knows`` asks about: a branch or
+        municipality added since it was loaded (such reloads at most every few seconds,
+        however many unknown names arrive)."""
         now = self.clock.now()
-        if self._topology_loader is not None and (
-            self._topology is None
-            or now - self._topology_at > TOPOLOGY_MAX_AGE_S
-            or (
-                knows is not None
-                and not knows(self._topology)
-                and now - self._topology_at > TOPOLOGY_MISS_RELOAD_S
-            )
-        ):
+        if self._topology_loader is None:
+            assert self._topology is not None
+            return self._topology
+        missing = (
+            self._topology is not None
+            and knows is not None
+            and not knows(self._topology)
+            and now - self._miss_reload_at > TOPOLOGY_MISS_RELOAD_S
+        )
+        if self._topology is None or now - self._topology_at > TOPOLOGY_MAX_AGE_S or missing:
             self._topology = await self._topology_loader()
             self._topology_at = now
+            if missing:
+                self._miss_reload_at = now
         assert self._topology is not None
         return self._topology
 
