@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from _common import (
     REPO,
@@ -152,3 +153,22 @@ class RawServer:
         if self.proc is not None:
             stop_processes([self.proc])
             self.proc = None
+
+
+ORIGIN = "http://127.0.0.1"
+
+
+async def connect(uri: str, **extra: Any) -> Any:
+    """A benchmark client's websocket, as a browser opens it (our origin, no client
+    pings: Daphne pings idle sockets itself)."""
+    from websockets.asyncio.client import connect as ws_connect
+
+    return await ws_connect(
+        uri,
+        origin=ORIGIN,  # type: ignore[arg-type]
+        compression=None,
+        ping_interval=None,
+        open_timeout=60,
+        max_queue=None,
+        **extra,
+    )

@@ -44,7 +44,6 @@ IDLE_S = 10.0
 REFRESH_S = 30.0  # CHAT_QUEUE_REFRESH_S, the default in listenline/settings.py
 RAMP_DEADLINE_S = 330.0  # stop adding callers after this; the run stays under 10 minutes
 CONCURRENCY = 100
-ORIGIN = "http://127.0.0.1"
 
 
 def log(*parts: Any) -> None:
@@ -102,19 +101,6 @@ class Holder:
         self.sockets, self.readers = [], []
 
 
-async def _connect(uri: str) -> Any:
-    from websockets.asyncio.client import connect
-
-    return await connect(
-        uri,
-        origin=ORIGIN,  # type: ignore[arg-type]
-        compression=None,
-        ping_interval=None,  # browsers do not ping; the servers ping idle sockets
-        open_timeout=60,
-        max_queue=None,
-    )
-
-
 async def add_callers(port: int, holder: Holder, count: int) -> None:
     """``count`` more waiting callers: connect, ``start``, wait for session and queue."""
     import json
@@ -124,7 +110,7 @@ async def add_callers(port: int, holder: Holder, count: int) -> None:
     async def one() -> None:
         async with sem:
             try:
-                ws = await _connect(f"ws://127.0.0.1:{port}/ws/chat/")
+                ws = await cb.connect(f"ws://127.0.0.1:{port}/ws/chat/")
                 await ws.send(json.dumps({"type": "start", "municipality": None}))
                 seen: set[str] = set()
                 while not {"session", "queue"} <= seen:
@@ -146,7 +132,7 @@ async def add_raw(port: int, holder: Holder, count: int) -> None:
     async def one(i: int) -> None:
         async with sem:
             try:
-                holder.hold(await _connect(f"ws://127.0.0.1:{port}/idle{i}/a"))
+                holder.hold(await cb.connect(f"ws://127.0.0.1:{port}/idle{i}/a"))
             except Exception as exc:
                 Holder._count(holder.failed, type(exc).__name__)
 

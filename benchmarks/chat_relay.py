@@ -59,7 +59,6 @@ STEP_SECONDS, WARMUP_S, GRACE_S = 8.0, 2.0, 1.5
 P99_LIMIT_MS = 50.0
 DELIVERED_MIN = 0.97
 DEADLINE_S = 540.0  # stop stepping so the whole run stays under 10 minutes
-ORIGIN = "http://127.0.0.1"
 TEXT = "Hallo, ik wilde even met iemand praten over vandaag. "  # ~50 characters
 
 
@@ -175,25 +174,11 @@ class Conversation:
     volunteer: End
 
 
-async def _connect(uri: str, **extra: Any) -> Any:
-    from websockets.asyncio.client import connect
-
-    return await connect(
-        uri,
-        origin=ORIGIN,  # type: ignore[arg-type]
-        compression=None,
-        ping_interval=None,  # browsers do not ping; Daphne pings idle sockets itself
-        open_timeout=60,
-        max_queue=None,
-        **extra,
-    )
-
-
 # --- set-up ------------------------------------------------------------------------------
 async def raw_conversations(port: int, first: int, count: int, meter: Meter) -> list[Conversation]:
     async def one(i: int) -> Conversation:
-        a = End(await _connect(f"ws://127.0.0.1:{port}/{i}/a"), "caller", meter, True)
-        b = End(await _connect(f"ws://127.0.0.1:{port}/{i}/b"), "volunteer", meter, True)
+        a = End(await cb.connect(f"ws://127.0.0.1:{port}/{i}/a"), "caller", meter, True)
+        b = End(await cb.connect(f"ws://127.0.0.1:{port}/{i}/b"), "volunteer", meter, True)
         return Conversation(a, b)
 
     sem = asyncio.Semaphore(100)
@@ -219,7 +204,7 @@ async def chat_conversations(
     async def on_duty(i: int) -> End:
         port = ports[(i // n) % n]
         async with sem:
-            ws = await _connect(
+            ws = await cb.connect(
                 f"ws://127.0.0.1:{port}/ws/console/",
                 additional_headers={"Cookie": f"sessionid={sessions[i]}"},
             )
@@ -233,7 +218,7 @@ async def chat_conversations(
     async def start(i: int) -> tuple[str, End]:
         port = ports[i % n]
         async with sem:
-            end = End(await _connect(f"ws://127.0.0.1:{port}/ws/chat/"), "caller", meter, False)
+            end = End(await cb.connect(f"ws://127.0.0.1:{port}/ws/chat/"), "caller", meter, False)
             await end.send({"type": "start", "municipality": None})
             await end.expect("session")
             joined = await end.expect("joined", wait=60)

@@ -24,8 +24,8 @@ logger = logging.getLogger(__name__)
 QUEUE_BATCH = 500
 
 #: Concurrent routing calls from the callers' hot paths (enqueue, abandon, places) per
-#: event loop. Routing's Redis pool holds 100 connections and raises instead of waiting
-#: when they are all in use; thousands of callers starting at once must queue here.
+#: event loop: thousands of callers starting at once queue here rather than all at
+#: routing's Redis pool (100 connections, which waits for a free one).
 ROUTING_CONCURRENCY = 64
 _slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
     weakref.WeakKeyDictionary()

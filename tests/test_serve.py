@@ -14,27 +14,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 
 from listenline.workers import listening_sockets
+from tests.servers import database_url, free_port
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _database_url(settings_dict: dict[str, Any]) -> str:
-    user = quote(str(settings_dict.get("USER") or ""), safe="")
-    host = settings_dict.get("HOST") or "127.0.0.1"
-    port = settings_dict.get("PORT") or 5432
-    return f"postgres://{user}@{host}:{port}/{settings_dict['NAME']}"
 
 
 def _children(pid: int) -> list[int]:
@@ -98,11 +85,11 @@ def served(django_db_setup: None, django_db_blocker: Any, tmp_path: Path) -> Ite
 
     if connection.vendor != "postgresql":
         pytest.skip("serve refuses anything but PostgreSQL")
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ)
     env.pop("DJANGO_SETTINGS_MODULE", None)
     env.update(
-        DATABASE_URL=_database_url(connection.settings_dict),
+        DATABASE_URL=database_url(connection.settings_dict),
         SECRET_KEY="serve-test-secret-key-" + "x" * 32,
         ALLOWED_HOSTS="127.0.0.1",
         PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",

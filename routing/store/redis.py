@@ -65,10 +65,16 @@ SCRIPTS = (
 )
 
 
+#: The scripts that may end in offers get the matching prelude too (only they pay for it).
+MATCHING = frozenset(
+    {"contact_enqueue", "presence_set", "contact_wrapup_done", "match_contact", "match_volunteer"}
+)
+
+
 def script_source(name: str) -> str:
-    """The shared preludes (bookkeeping, matching) and the script's own body."""
+    """The shared prelude (bookkeeping), the matching one where needed, and the body."""
     lua = resources.files("routing") / "lua"
-    parts = ("_lib.lua", "_match.lua", f"{name}.lua")
+    parts = ("_lib.lua", *(("_match.lua",) if name in MATCHING else ()), f"{name}.lua")
     return "\n".join((lua / part).read_text("utf-8") for part in parts)
 
 
@@ -134,9 +140,12 @@ class RedisStore(RoutingStore):
                 for q in queues
             ]
         )
-        if len(self._encoded) > 4096:
-            self._encoded.clear()
-        self._encoded[id(queues)] = (queues, text)
+        # only lists without cutoffs are kept: those with cutoffs (strict rings) move with
+        # the clock and are built anew for every decision
+        if all(math.isinf(q.cutoff) and q.unstaffed_cutoff is None for q in queues):
+            if len(self._encoded) > 4096:
+                self._encoded.clear()
+            self._encoded[id(queues)] = (queues, text)
         return text
 
     def _match_args(self, match: VolunteerMatch | None) -> list[str]:
