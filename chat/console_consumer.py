@@ -2,8 +2,8 @@
 
 Authenticated by the session cookie (``AuthMiddlewareStack``); an account without an
 active volunteer profile is closed with 4403, an anonymous one with 4401. Routing events
-arrive on ``volunteer.<id>``, ``branch.<slug>`` and ``national``; conversation entries on
-each chat's own group.
+arrive on ``volunteer.<id>``, ``branch.<slug>`` and ``national``; conversation entries and
+signals of each active chat from the process's relay (``chat.relay``).
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ class ConsoleConsumer(ChatConsumerBase):
                 volunteer_id=desk.volunteer_id,
                 client_id=fields["id"],
                 text=fields["text"],
-                origin=self.own_channel,
+                origin=self.relay_id,
                 rate=self.rate,
             )
             await self.send_json(
@@ -122,7 +122,7 @@ class ConsoleConsumer(ChatConsumerBase):
         elif kind == "wrapup":
             answers = {k: v for k, v in fields.items() if k != "contact_id"}
             await desks.wrapup_save(desk=desk, contact_id=cid, fields=answers)
-            await self.leave(services.conversation_group(cid))
+            await self.unfollow(cid)
             self.delivered.pop(cid, None)
             await self.send_json({"type": "wrapup.saved", "contact_id": cid})
 
@@ -141,7 +141,7 @@ class ConsoleConsumer(ChatConsumerBase):
         )
         for view in state["contacts"]:
             if view["channel"] == "chat" and view["state"] == "active":
-                await self.join(services.conversation_group(view["contact_id"]))
+                await self.follow(view["contact_id"])
                 await self.replay(view["contact_id"], last_seq.get(view["contact_id"], 0))
         await self._queue_now()
 
@@ -151,7 +151,7 @@ class ConsoleConsumer(ChatConsumerBase):
         await self.send_json({"type": frame_type, **view})
         if view["channel"] == "chat" and view["state"] == "active":
             cid = view["contact_id"]
-            await self.join(services.conversation_group(cid))
+            await self.follow(cid)
             await self.replay(cid, self.delivered.get(cid, 0))
 
     async def _queue_now(self) -> None:
@@ -167,12 +167,7 @@ class ConsoleConsumer(ChatConsumerBase):
         await asyncio.sleep(1.0)
         await self._queue_now()
 
-    # --- group handlers ---------------------------------------------------------------
-    async def chat_entry(self, event: dict[str, Any]) -> None:
-        if event.get("origin") == self.own_channel:
-            return  # this socket's own message: acked and delivered directly
-        await self.deliver(event["contact_id"], event["entry"])
-
+    # --- relayed conversation events and channel-layer group handlers -------------------
     async def chat_signal(self, event: dict[str, Any]) -> None:
         if event["from"] == VOLUNTEER:
             return

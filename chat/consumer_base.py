@@ -11,7 +11,9 @@ nothing; 3× over closes the socket with 4429.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import secrets
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -30,6 +32,7 @@ from chat.protocol import (
     error,
     parse,
 )
+from chat.relay import relay
 from chat.services import ChatRefused, RateLimited
 from chat.store import RateWindow
 from chat.sweeper import ensure_sweeper_started
@@ -40,8 +43,10 @@ from chat.sweeper import ensure_sweeper_started
 #: ``database_sync_to_async``, which closes stale connections itself). Everything else
 #: (start, end, offers, presence, wrap-up, connect, disconnect) still closes stale
 #: connections before and after, as Channels does for every message by default.
+#: (Conversation entries and signals do not pass through Channels' dispatch at all: the
+#: process's relay hands them to ``relay_event``.)
 NO_DB_FRAMES = frozenset({"ping", "message", "typing", "seen"})
-NO_DB_EVENTS = frozenset({"websocket.receive", "chat.entry", "chat.signal", "routing.event"})
+NO_DB_EVENTS = frozenset({"websocket.receive", "routing.event"})
 
 #: Frames counted on their connection only: ``ping`` touches nothing shared; the frames
 #: that (re)bind a connection are answered, so a caller or volunteer over the limit
@@ -68,16 +73,18 @@ class ChatConsumerBase(AsyncWebsocketConsumer):
             await aclose_old_connections()
         await handler(message)
 
-    @property
-    def own_channel(self) -> str | None:
-        return getattr(self, "channel_name", None)
-
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         self.limiter = RateLimiter(window_s=services.rate_window_s())
         #: The store count this connection's frames go to, once it has one.
         self.rate: RateWindow | None = None
         self.delivered: dict[str, int] = {}  # contact id → last seq sent on this socket
+        #: One forwarding at a time: the relay's reader and this socket's own frames
+        #: (ack, replay) both forward entries.
+        self.forwarding = asyncio.Lock()
         self.groups_joined: set[str] = set()
+        self.following: set[str] = set()
+        #: Marks the entries this socket sends, so the relay does not echo them back.
+        self.relay_id = secrets.token_hex(8)
         ensure_sweeper_started()
         engine.ticker_start()
         await super().websocket_connect(message)
@@ -98,6 +105,40 @@ class ChatConsumerBase(AsyncWebsocketConsumer):
     async def leave_all(self) -> None:
         for group in list(self.groups_joined):
             await self.leave(group)
+        for contact_id in list(self.following):
+            await self.unfollow(contact_id)
+
+    async def follow(self, contact_id: str) -> None:
+        """Receive the conversation's entries and signals (``relay_event``)."""
+        if contact_id not in self.following:
+            self.following.add(contact_id)
+            await relay().follow(contact_id, self)
+
+    async def unfollow(self, contact_id: str) -> None:
+        if contact_id in self.following:
+            self.following.discard(contact_id)
+            await relay().unfollow(contact_id, self)
+
+    async def relay_event(self, event: dict[str, Any]) -> None:
+        """From the process's relay: an entry (not this socket's own) or a signal."""
+        if event["type"] == "chat.entry":
+            if event.get("origin") != self.relay_id:
+                await self.chat_entry(event)
+        else:
+            await self.chat_signal(event)
+
+    async def relay_missed(self, contact_id: str) -> None:
+        """The relay may have lost events: forward what the store has beyond ours."""
+        async with self.forwarding:
+            after = self.delivered.get(contact_id, 0)
+            for item in await services.entries_since(contact_id=contact_id, after=after):
+                await self._forward(contact_id, item)
+
+    async def chat_entry(self, event: dict[str, Any]) -> None:
+        await self.deliver(event["contact_id"], event["entry"])
+
+    async def chat_signal(self, event: dict[str, Any]) -> None:
+        raise NotImplementedError
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         rate = self.rate
@@ -140,6 +181,10 @@ class ChatConsumerBase(AsyncWebsocketConsumer):
 
     async def deliver(self, contact_id: str, entry: dict[str, Any]) -> None:
         """Forward an entry exactly once and in order; a gap is filled from the store."""
+        async with self.forwarding:
+            await self._forward(contact_id, entry)
+
+    async def _forward(self, contact_id: str, entry: dict[str, Any]) -> None:
         last = self.delivered.get(contact_id, 0)
         seq = int(entry["seq"])
         if seq <= last:
@@ -155,6 +200,7 @@ class ChatConsumerBase(AsyncWebsocketConsumer):
     async def replay(self, contact_id: str, after: int) -> None:
         """Send everything after ``after`` (what the client says it saw last; a number
         beyond the log is taken as the log's end)."""
-        self.delivered[contact_id] = min(after, await services.last_seq(contact_id=contact_id))
-        for item in await services.entries_since(contact_id=contact_id, after=after):
-            await self.deliver(contact_id, item)
+        async with self.forwarding:
+            self.delivered[contact_id] = min(after, await services.last_seq(contact_id=contact_id))
+            for item in await services.entries_since(contact_id=contact_id, after=after):
+                await self._forward(contact_id, item)

@@ -34,7 +34,7 @@ class CallerConsumer(ChatConsumerBase):
     async def _bind(self, conversation: Conversation, *, after: int) -> None:
         self.contact_id = conversation.contact_id
         self.rate = services.caller_rate(contact_id=self.contact_id)
-        await self.join(services.conversation_group(self.contact_id))
+        await self.follow(self.contact_id)
         await self.join(f"contact.{self.contact_id}")
         await services.caller_presence(contact_id=self.contact_id, connected=True)
         await self.replay(self.contact_id, after)
@@ -67,7 +67,7 @@ class CallerConsumer(ChatConsumerBase):
                 sender=CALLER,
                 client_id=fields["id"],
                 text=fields["text"],
-                origin=self.own_channel,
+                origin=self.relay_id,
                 rate=self.rate,
             )
             await self.send_json(
@@ -119,10 +119,8 @@ class CallerConsumer(ChatConsumerBase):
                 {"type": "queue", "position": place.position, "estimate_s": place.estimate_s}
             )
 
-    # --- group handlers ---------------------------------------------------------------
+    # --- relayed conversation events and channel-layer group handlers -------------------
     async def chat_entry(self, event: dict[str, Any]) -> None:
-        if event.get("origin") == self.own_channel:
-            return  # this socket's own message: acked and delivered directly
         entry = event["entry"]
         await self.deliver(event["contact_id"], entry)
         if entry["type"] == "ended":

@@ -6,8 +6,9 @@ contact's life; these functions keep the conversation store in step and relay en
 to whoever is connected:
 
 * every entry both sides should see (a message, a volunteer joining, a notice, the end)
-  is appended to the conversation log with a sequence number, then published to the
-  conversation's group; consumers forward entries in sequence order and fill any gap
+  is appended to the conversation log with a sequence number and, in the same store
+  step, published to the conversation's relay (``chat.relay``); consumers forward
+  entries in sequence order and fill any gap
   from the store, so a dropped group message costs latency, never a message;
 * ephemeral signals (typing, read receipts) are published and never stored;
 * client frames are counted per conversation (the caller) or per volunteer (the
@@ -19,14 +20,12 @@ Refusals raise ``ChatRefused`` with a stable code and change nothing.
 
 from __future__ import annotations
 
-import re
 import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from chat import engine
@@ -119,22 +118,6 @@ async def frame_count(*, rate: RateWindow) -> None:
         raise RateLimited(count, rate.limit)
 
 
-_GROUP_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
-
-
-def conversation_group(contact_id: str) -> str:
-    """The channel-layer group of both sides of a conversation."""
-    return "chat." + _GROUP_SAFE.sub("_", contact_id)[:80]
-
-
-async def publish(contact_id: str, message: dict[str, Any]) -> None:
-    layer = get_channel_layer()
-    if layer is not None:
-        await layer.group_send(
-            conversation_group(contact_id), {**message, "contact_id": contact_id}
-        )
-
-
 async def _append(
     contact_id: str,
     entry: dict[str, Any],
@@ -155,15 +138,11 @@ async def _append(
             require_active=require_active,
             volunteer_id=volunteer_id,
             rate=rate,
+            origin=origin or "",
         )
     except RateExceeded as over:
         assert rate is not None
         raise RateLimited(over.count, rate.limit) from None
-    if not appended.duplicate:
-        event: dict[str, Any] = {"type": "chat.entry", "entry": appended.entry}
-        if origin:
-            event["origin"] = origin
-        await publish(contact_id, event)
     return appended
 
 
@@ -254,8 +233,8 @@ async def message_post(
 
     One store round trip counts the frame against ``rate`` (``RateLimited`` over the
     limit), checks the conversation (open, active, the volunteer's own), assigns
-    ``seq``, de-duplicates and stores; one publish relays it. ``origin`` (the sender's
-    channel name) marks the published entry so the sending socket, which is answered
+    ``seq``, de-duplicates, stores and publishes. ``origin`` (the sender's relay id)
+    marks the published entry so the sending socket, which is answered
     directly, skips its own copy."""
     party = CALLER if sender == CALLER else f"v{volunteer_id}"
     entry = {"type": "message", "from": sender, "id": client_id, "text": text, "at": now_ms()}
@@ -280,11 +259,20 @@ async def message_post(
 async def signal_relay(
     *, contact_id: str, sender: str, kind: str, value: Any, volunteer_id: int | None = None
 ) -> None:
-    """Relay a typing indicator (``kind='typing'``) or read receipt (``'seen'``)."""
-    conversation = await conversation_get(contact_id=contact_id)
-    _check_party(conversation, sender, volunteer_id)
+    """Relay a typing indicator (``kind='typing'``) or read receipt (``'seen'``): one
+    store call checks the conversation (open; a volunteer's own) and publishes."""
     field = "active" if kind == "typing" else "upto"
-    await publish(contact_id, {"type": "chat.signal", "kind": kind, "from": sender, field: value})
+    event = {"type": "chat.signal", "kind": kind, "from": sender, field: value}
+    try:
+        await conversation_store().signal(
+            contact_id=contact_id,
+            volunteer_id=volunteer_id if sender == VOLUNTEER else None,
+            event=event,
+        )
+    except ConversationClosed:
+        raise ChatRefused("ended", "This conversation has ended.") from None
+    except ConversationNotYours:
+        raise ChatRefused("not_yours", "This conversation is not yours.") from None
 
 
 def _check_party(conversation: Conversation | None, sender: str, volunteer_id: int | None) -> None:

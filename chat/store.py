@@ -7,6 +7,9 @@ A conversation is keyed by the routing contact id. It holds:
   the entry with sequence number *n* at list index *n - 1*;
 * ``ids``: client message id → sequence number, so a retried message is stored once;
 * a token key: sha256(token) → contact id. The token itself is never stored;
+* message text only sealed (AES-GCM under ``CHANNEL_LAYER_KEY``; ``entry_seal``): a
+  Redis dump or a snapshot on disk holds no readable text, and what the relay publishes
+  is the stored entry, so text crosses Redis sealed too;
 * ``rate``: how many client frames the conversation's caller sent in the current rate
   window (a bare count under the conversation id, expiring with the window). The
   console's count is per volunteer (``v:<volunteer id>:rate``).
@@ -21,6 +24,9 @@ Guarantees:
   conversation ends.
 * A frame counted over the rate limit changes nothing but the count: ``append`` with a
   rate scope counts first and refuses before it looks at anything else.
+* ``append`` and ``signal`` also publish what they store or check, in the same step
+  (Redis: ``PUBLISH`` inside the script, to the conversation's relay channel; memory:
+  handed to the process's relay), so an entry is relayed only once it is stored.
 
 Two implementations behind one interface: Redis (production, tests) and process
 memory (the embedded demo, which runs one process).
@@ -28,13 +34,16 @@ memory (the embedded demo, which runs one process).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import os
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 
 from chat.redis import redis_client, redis_script
@@ -56,7 +65,9 @@ return n
 #: for none), entry body (JSON without the opening brace), ttl seconds, require_open
 #: ('1' refuses when meta is missing/ended), require_active ('1' also refuses a
 #: conversation that is not active), volunteer id ('' for none: when set, the
-#: conversation must be this volunteer's), rate limit ('0': not counted), rate window ms.
+#: conversation must be this volunteer's), rate limit ('0': not counted), rate window ms,
+#: relay channel ('' publishes nothing), origin (the sending socket's relay id, or '').
+#: The stored entry is published as ``{"type":"chat.entry","origin":…,"entry":…}``.
 APPEND_LUA = """
 local meta, log, ids = KEYS[1], KEYS[2], KEYS[3]
 local ckey, body, ttl, require_open = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
@@ -78,14 +89,30 @@ if ckey ~= '' then
   if seen then return {tonumber(seen), 1, redis.call('LINDEX', log, tonumber(seen) - 1)} end
 end
 local seq = redis.call('RPUSH', log, '')
-redis.call('LSET', log, seq - 1, '{"seq":' .. seq .. ',' .. body)
+local stored = '{"seq":' .. seq .. ',' .. body
+redis.call('LSET', log, seq - 1, stored)
 if ckey ~= '' then
   redis.call('HSET', ids, ckey, seq)
   redis.call('EXPIRE', ids, ttl)
 end
 redis.call('EXPIRE', log, ttl)
 redis.call('EXPIRE', meta, ttl)
+if ARGV[9] ~= '' then
+  redis.call('PUBLISH', ARGV[9],
+    '{"type":"chat.entry","origin":"' .. ARGV[10] .. '","entry":' .. stored .. '}')
+end
 return {seq, 0}
+"""
+
+#: Checks that a conversation is open (and, with a volunteer id, that volunteer's) and
+#: publishes a signal to its relay channel. Returns 1, or {-1}/{-3} as ``APPEND_LUA``.
+#: KEYS: meta.  ARGV: relay channel, volunteer id ('' for the caller), event JSON.
+SIGNAL_LUA = """
+local m = redis.call('HMGET', KEYS[1], 'state', 'volunteer_id')
+if (not m[1]) or m[1] == 'ended' then return -1 end
+if ARGV[2] ~= '' and m[2] ~= ARGV[2] then return -3 end
+redis.call('PUBLISH', ARGV[1], ARGV[3])
+return 1
 """
 
 #: Claims due entries of a sorted set (deadline scores) atomically: ZREM decides who wins.
@@ -171,6 +198,45 @@ def _body(entry: dict[str, Any]) -> str:
     return encoded[1:]
 
 
+def relay_channel(prefix: str, contact_id: str) -> str:
+    """The Redis pub/sub channel a conversation's entries and signals are published to."""
+    return f"{prefix}:r:{contact_id}"
+
+
+_ciphers: dict[str, AESGCM] = {}
+
+
+def _cipher() -> AESGCM:
+    key = str(settings.CHANNEL_LAYER_KEY)
+    cipher = _ciphers.get(key)
+    if cipher is None:
+        digest = hashlib.sha256(b"listenline chat text\0" + key.encode("utf-8")).digest()
+        cipher = _ciphers[key] = AESGCM(digest)
+    return cipher
+
+
+def entry_seal(entry: dict[str, Any]) -> dict[str, Any]:
+    """The stored form of an entry: a message's ``text`` replaced by ``sealed``
+    (base64 of a random 96-bit nonce and the AES-GCM ciphertext)."""
+    text = entry.get("text")
+    if text is None:
+        return entry
+    nonce = os.urandom(12)
+    box = _cipher().encrypt(nonce, text.encode("utf-8"), None)
+    sealed = {k: v for k, v in entry.items() if k != "text"}
+    sealed["sealed"] = base64.b64encode(nonce + box).decode("ascii")
+    return sealed
+
+
+def entry_open(entry: dict[str, Any]) -> dict[str, Any]:
+    """Undo ``entry_seal`` in place (and return the entry)."""
+    sealed = entry.pop("sealed", None)
+    if sealed is not None:
+        raw = base64.b64decode(sealed)
+        entry["text"] = _cipher().decrypt(raw[:12], raw[12:], None).decode("utf-8")
+    return entry
+
+
 class ConversationStore(Protocol):
     async def conversation_open(
         self,
@@ -197,12 +263,22 @@ class ConversationStore(Protocol):
         require_active: bool = False,
         volunteer_id: int | None = None,
         rate: RateWindow | None = None,
+        origin: str = "",
     ) -> Appended:
         """Count the frame (with ``rate``), check (open; with ``require_active`` active;
         with ``volunteer_id`` that volunteer's), assign the next seq, de-duplicate and
         store, atomically. Raises ``RateExceeded``, ``ConversationClosed``,
         ``ConversationNotYours`` or ``ConversationNotActive`` (checked in that order)
-        and appends nothing then."""
+        and appends nothing then. A new entry is published to the conversation's relay
+        in the same step, marked with ``origin`` (the sending socket's relay id)."""
+        ...
+
+    async def signal(
+        self, *, contact_id: str, volunteer_id: int | None, event: dict[str, Any]
+    ) -> None:
+        """Publish ``event`` (nothing stored) if the conversation is open and, with
+        ``volunteer_id``, that volunteer's; else ``ConversationClosed`` or
+        ``ConversationNotYours`` and nothing is published."""
         ...
 
     async def rate_hit(self, *, rate: RateWindow) -> int:
@@ -226,7 +302,7 @@ class RedisConversationStore:
     """Production store; every key under ``CHAT_REDIS_PREFIX`` with an expiry."""
 
     def __init__(self, prefix: str | None = None) -> None:
-        self.prefix = prefix or getattr(settings, "CHAT_REDIS_PREFIX", "ll:chat")
+        self.prefix: str = prefix or str(getattr(settings, "CHAT_REDIS_PREFIX", "ll:chat"))
 
     def _k(self, contact_id: str, part: str) -> str:
         return f"{self.prefix}:c:{{{contact_id}}}:{part}"
@@ -288,17 +364,20 @@ class RedisConversationStore:
         require_active: bool = False,
         volunteer_id: int | None = None,
         rate: RateWindow | None = None,
+        origin: str = "",
     ) -> Appended:
         keys = [self._k(contact_id, p) for p in ("meta", "log", "ids")]
         args: list[str | int] = [
             client_key or "",
-            _body(entry),
+            _body(entry_seal(entry)),
             retention_s(),
             "1" if require_open else "0",
             "1" if require_active else "0",
             "" if volunteer_id is None else str(volunteer_id),
             rate.limit if rate else 0,
             rate.window_ms if rate else 0,
+            relay_channel(self.prefix, contact_id),
+            origin,
         ]
         if rate:
             keys.append(self._rate(rate))
@@ -311,8 +390,22 @@ class RedisConversationStore:
             raise _REFUSALS[seq](contact_id)
         if int(result[1]):
             stored = result[2] if len(result) > 2 else None
-            return Appended(seq, True, json.loads(stored) if stored else {"seq": seq, **entry})
+            found = entry_open(json.loads(stored)) if stored else {"seq": seq, **entry}
+            return Appended(seq, True, found)
         return Appended(seq, False, {"seq": seq, **entry})
+
+    async def signal(
+        self, *, contact_id: str, volunteer_id: int | None, event: dict[str, Any]
+    ) -> None:
+        args = [
+            relay_channel(self.prefix, contact_id),
+            "" if volunteer_id is None else str(volunteer_id),
+            json.dumps(event, separators=(",", ":")),
+        ]
+        keys = [self._k(contact_id, "meta")]
+        result = await redis_script(SIGNAL_LUA)(keys=keys, args=args, client=redis_client())
+        if int(result) < 0:
+            raise _REFUSALS[int(result)](contact_id)
 
     async def rate_hit(self, *, rate: RateWindow) -> int:
         r = redis_client()
@@ -321,7 +414,7 @@ class RedisConversationStore:
 
     async def since(self, *, contact_id: str, after: int) -> list[dict[str, Any]]:
         raw = await redis_client().lrange(self._k(contact_id, "log"), max(after, 0), -1)
-        return [json.loads(item) for item in raw if item]
+        return [entry_open(json.loads(item)) for item in raw if item]
 
     async def last_seq(self, *, contact_id: str) -> int:
         return int(await redis_client().llen(self._k(contact_id, "log")))
@@ -436,6 +529,36 @@ class MemoryConversationStore:
         require_active: bool = False,
         volunteer_id: int | None = None,
         rate: RateWindow | None = None,
+        origin: str = "",
+    ) -> Appended:
+        appended = self._append(
+            contact_id, client_key, entry, require_open, require_active, volunteer_id, rate
+        )
+        if not appended.duplicate:
+            event = {"type": "chat.entry", "origin": origin, "entry": appended.entry}
+            await _local_dispatch(contact_id, event)
+        return appended
+
+    async def signal(
+        self, *, contact_id: str, volunteer_id: int | None, event: dict[str, Any]
+    ) -> None:
+        with self._lock:
+            meta = self._meta.get(contact_id)
+            if meta is None or meta.get("state") == "ended":
+                raise ConversationClosed(contact_id)
+            if volunteer_id is not None and meta.get("volunteer_id") != str(volunteer_id):
+                raise ConversationNotYours(contact_id)
+        await _local_dispatch(contact_id, dict(event))
+
+    def _append(
+        self,
+        contact_id: str,
+        client_key: str | None,
+        entry: dict[str, Any],
+        require_open: bool,
+        require_active: bool,
+        volunteer_id: int | None,
+        rate: RateWindow | None,
     ) -> Appended:
         with self._lock:
             if rate is not None:
@@ -513,6 +636,14 @@ class MemoryConversationStore:
         with self._lock:
             contacts = self._vol.setdefault(volunteer_id, set())
             (contacts.add if present else contacts.discard)(contact_id)
+
+
+async def _local_dispatch(contact_id: str, event: dict[str, Any]) -> None:
+    """The memory store's publish: straight to this process's followers."""
+    from chat.relay import relay
+
+    event["contact_id"] = contact_id
+    await relay().dispatch(event)
 
 
 _memory_store = MemoryConversationStore()

@@ -15,12 +15,16 @@ MAX_CONNECTIONS = 100  # per client, i.e. per event loop and purpose
 POOL_WAIT_S = 30.0
 
 
-def blocking_client(url: str, *, decode_responses: bool = False) -> aioredis.Redis:
+def blocking_client(
+    url: str, *, decode_responses: bool = False, client_name: str | None = None
+) -> aioredis.Redis:
+    """``client_name`` names the connections in ``CLIENT LIST`` (never a caller field)."""
     pool = aioredis.BlockingConnectionPool.from_url(
         url,
         max_connections=MAX_CONNECTIONS,
         timeout=POOL_WAIT_S,
         socket_timeout=None,
         decode_responses=decode_responses,
+        client_name=client_name,
     )
     return aioredis.Redis(connection_pool=pool)

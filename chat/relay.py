@@ -1,0 +1,192 @@
+"""The conversation relay: how an entry or a signal reaches every socket of a conversation.
+
+Each server process keeps one map, conversation → the sockets (consumers) in this
+process that follow it, and hands each published event straight to those consumers:
+
+* **Redis** (production): the process holds one pub/sub connection, subscribed to
+  ``<chat prefix>:r:<contact id>`` for every conversation it has a socket of. The
+  append script publishes the stored entry in the same step that stores it, and a
+  signal (typing, read receipt) is one script that checks the conversation and
+  publishes: one Redis round trip per relayed frame, where the channel layer needed a
+  second one (its ``PUBLISH``) and a Fernet round of its own. Message text crosses
+  sealed (``chat.store``: AES-GCM under ``CHANNEL_LAYER_KEY``), as it rests.
+* **Memory** (the embedded demo, one process): the store hands the event over in
+  process.
+
+Delivery is at most once, as with any pub/sub: the consumers number what they forward
+and fill a gap from the store (``ChatConsumerBase.deliver``), so a lost event costs
+latency, never a message. ``follow`` returns once Redis has confirmed the subscription,
+so a consumer that replays the log after following misses nothing in between. When the
+subscriber connection is lost, redis-py reconnects and subscribes again, and every
+follower then catches up from the store (``relay_missed``).
+
+Routing events (offers, presence, queue changes) still travel on the channel layer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import weakref
+from typing import Any, Protocol
+
+from django.conf import settings
+
+from chat import store as stores
+
+logger = logging.getLogger(__name__)
+
+SUBSCRIBE_WAIT_S = 2.0
+CLIENT_NAME = "listenline-chat-relay"
+#: After a reconnect: how long to let the re-subscriptions land before catching up.
+CATCH_UP_DELAY_S = 0.2
+
+
+class Follower(Protocol):
+    """A consumer that follows conversations (``ChatConsumerBase``)."""
+
+    async def relay_event(self, event: dict[str, Any]) -> None:
+        """An entry or signal of a followed conversation (``contact_id`` set)."""
+
+    async def relay_missed(self, contact_id: str) -> None:
+        """Events may have been lost: fill in from the store."""
+
+
+class Relay:
+    """Who in this process follows which conversation, and handing events to them."""
+
+    def __init__(self) -> None:
+        self.followers: dict[str, set[Follower]] = {}
+
+    async def follow(self, contact_id: str, follower: Follower) -> None:
+        followers = self.followers.get(contact_id)
+        if followers is None:
+            followers = self.followers[contact_id] = set()
+            followers.add(follower)
+            await self._subscribe(contact_id)
+        else:
+            followers.add(follower)
+
+    async def unfollow(self, contact_id: str, follower: Follower) -> None:
+        followers = self.followers.get(contact_id)
+        if followers is None:
+            return
+        followers.discard(follower)
+        if not followers:
+            del self.followers[contact_id]
+            await self._unsubscribe(contact_id)
+
+    async def dispatch(self, event: dict[str, Any]) -> None:
+        """Hand one event to this process's followers of its conversation, in turn (so
+        each sees the conversation's events in publish order)."""
+        for follower in tuple(self.followers.get(event["contact_id"], ())):
+            try:
+                await follower.relay_event(event)
+            except Exception:
+                logger.exception("relaying to a socket failed")  # no ids, no text
+
+    async def _subscribe(self, contact_id: str) -> None:
+        pass
+
+    async def _unsubscribe(self, contact_id: str) -> None:
+        pass
+
+
+class RedisRelay(Relay):
+    """One pub/sub connection per process (and chat prefix); a reader task dispatches."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        from listenline.redis_pool import blocking_client
+
+        self.channel_prefix = stores.relay_channel(prefix, "")
+        self.client = blocking_client(settings.REDIS_URL, client_name=CLIENT_NAME)
+        self.pubsub = self.client.pubsub()
+        self.reader: asyncio.Task[None] | None = None
+        self.confirm: dict[str, list[asyncio.Future[None]]] = {}
+        self.connects = 0
+        self.started = asyncio.Lock()
+
+    async def _start(self) -> None:
+        async with self.started:
+            if self.reader is not None and not self.reader.done():
+                return
+            # A channel of its own keeps the connection in subscribed mode while this
+            # process follows no conversation.
+            await self.pubsub.subscribe(self.channel_prefix)
+            assert self.pubsub.connection is not None
+            self.pubsub.connection.register_connect_callback(self._connected)
+            self.reader = asyncio.get_running_loop().create_task(self._read(), name="chat-relay")
+
+    async def _subscribe(self, contact_id: str) -> None:
+        await self._start()
+        channel = self.channel_prefix + contact_id
+        waiter = asyncio.get_running_loop().create_future()
+        self.confirm.setdefault(channel, []).append(waiter)
+        await self.pubsub.subscribe(channel)
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), SUBSCRIBE_WAIT_S)
+        except TimeoutError:
+            logger.warning("relay subscription not confirmed in time")
+
+    async def _unsubscribe(self, contact_id: str) -> None:
+        await self.pubsub.unsubscribe(self.channel_prefix + contact_id)
+
+    async def _read(self) -> None:
+        skip = len(self.channel_prefix)
+        while True:
+            try:
+                message = await self.pubsub.get_message(timeout=None)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("relay subscriber lost its connection; reconnecting")
+                await asyncio.sleep(0.5)
+                continue
+            if message is None:
+                continue
+            channel = message["channel"].decode()
+            if message["type"] == "message":
+                event = json.loads(message["data"])
+                event["contact_id"] = channel[skip:]
+                entry = event.get("entry")
+                if entry is not None:
+                    stores.entry_open(entry)
+                await self.dispatch(event)
+            elif message["type"] == "subscribe":
+                for waiter in self.confirm.pop(channel, ()):
+                    if not waiter.done():
+                        waiter.set_result(None)
+
+    async def _connected(self, connection: Any) -> None:
+        """redis-py calls this on every connect; after the first, events may be lost."""
+        self.connects += 1
+        if self.connects > 1:
+            asyncio.get_running_loop().create_task(self._catch_up())
+
+    async def _catch_up(self) -> None:
+        await asyncio.sleep(CATCH_UP_DELAY_S)
+        for contact_id, followers in list(self.followers.items()):
+            for follower in tuple(followers):
+                try:
+                    await follower.relay_missed(contact_id)
+                except Exception:
+                    logger.exception("catching up a socket failed")
+
+
+_relays: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Relay]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def relay() -> Relay:
+    """This process's relay for the running loop and the configured chat store."""
+    store = stores.conversation_store()
+    key = getattr(store, "prefix", "") if isinstance(store, stores.RedisConversationStore) else ""
+    loop = asyncio.get_running_loop()
+    relays = _relays.setdefault(loop, {})
+    found = relays.get(key)
+    if found is None:
+        found = relays[key] = RedisRelay(key) if key else Relay()
+    return found

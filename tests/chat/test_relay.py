@@ -1,0 +1,98 @@
+"""The conversation relay: one store step stores and publishes, the subscriber survives
+a lost connection without losing or repeating an entry, refusals publish nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from django.conf import settings
+
+from chat import relay as relays
+from chat.services import ChatRefused, signal_relay
+from chat.store import conversation_store, relay_channel
+from tests.chat.conftest import console_connect, conversation, on_duty
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+async def _kill_relay_connections() -> int:
+    client = aioredis.from_url(settings.REDIS_URL)
+    try:
+        killed = 0
+        for info in await client.client_list(_type="pubsub"):
+            if info.get("name") == relays.CLIENT_NAME:
+                await client.client_kill_filter(_id=info["id"])
+                killed += 1
+        return killed
+    finally:
+        await client.aclose()
+
+
+async def test_entries_arrive_once_and_in_order_across_a_lost_subscriber(
+    chat_env: Any, anna: Any
+) -> None:
+    console = await console_connect("anna")
+    await on_duty(console)
+    caller, _token, cid = await conversation(console)
+    await console.send(type="message", contact_id=cid, id="v0", text="voor")
+    await caller.expect("message", seq=2)
+
+    assert await _kill_relay_connections() >= 1
+    for n in range(1, 4):
+        await console.send(type="message", contact_id=cid, id=f"v{n}", text=f"na {n}")
+        await console.expect("ack", id=f"v{n}")
+
+    seen = [(await caller.expect("message", wait=8.0))["seq"] for _ in range(3)]
+    assert seen == [3, 4, 5]
+    assert await caller.nothing(0.5)
+    # The relay follows the conversation again: a new entry arrives without a gap fill.
+    await console.send(type="message", contact_id=cid, id="v4", text="weer")
+    assert (await caller.expect("message"))["seq"] == 6
+    await caller.close()
+    await console.close()
+
+
+async def test_refused_message_and_signal_publish_nothing(chat_env: Any, anna: Any) -> None:
+    console = await console_connect("anna")
+    await on_duty(console)
+    caller, _token, cid = await conversation(console)
+    store = conversation_store()
+    client = aioredis.from_url(settings.REDIS_URL)
+    pubsub = client.pubsub()
+    await pubsub.subscribe(relay_channel(store.prefix, cid))  # type: ignore[attr-defined]
+    assert (await pubsub.get_message(timeout=2.0))["type"] == "subscribe"  # type: ignore[index]
+    try:
+        await console.send(type="typing", contact_id=cid, active=True)  # hers: published
+        await caller.expect("typing", active=True)
+        # Another volunteer's id: refused by the store, nothing published.
+        with pytest.raises(ChatRefused) as refused:
+            await signal_relay(
+                contact_id=cid, sender="volunteer", kind="typing", value=True, volunteer_id=999999
+            )
+        assert refused.value.code == "not_yours"
+        first = await pubsub.get_message(timeout=1.0)  # the accepted typing signal
+        assert first is not None and b'"active":true' in first["data"]
+        assert await pubsub.get_message(timeout=0.5) is None
+    finally:
+        await pubsub.aclose()
+        await client.aclose()
+    await caller.close()
+    await console.close()
+
+
+async def test_unfollowed_conversation_is_unsubscribed(chat_env: Any, anna: Any) -> None:
+    console = await console_connect("anna")
+    await on_duty(console)
+    caller, _token, cid = await conversation(console)
+    relay = relays.relay()
+    assert cid in relay.followers
+    await caller.close()
+    await console.close()
+    for _ in range(50):
+        if cid not in relay.followers:
+            break
+        await asyncio.sleep(0.05)
+    assert cid not in relay.followers
