@@ -20,6 +20,7 @@ from typing import Any
 
 from channels.consumer import get_handler_name
 from channels.db import aclose_old_connections
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from chat import engine, services
@@ -62,6 +63,23 @@ class ChatConsumerBase(AsyncWebsocketConsumer):
     """Subclasses set ``schemas`` and implement ``handle(kind, fields)``."""
 
     schemas: Mapping[str, Schema] = {}
+    #: False: everything this socket receives besides its own frames comes from the
+    #: process's relay, so it gets no channel-layer channel and reads its frames in a
+    #: plain loop (Channels' loop waits on two receivers with a new task per message).
+    uses_channel_layer = True
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self.uses_channel_layer:
+            await super().__call__(scope, receive, send)
+            return
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """``AsyncConsumer.dispatch`` without the database clean-up for ``NO_DB_EVENTS``
@@ -121,11 +139,14 @@ class ChatConsumerBase(AsyncWebsocketConsumer):
 
     async def relay_event(self, event: dict[str, Any]) -> None:
         """From the process's relay: an entry (not this socket's own) or a signal."""
-        if event["type"] == "chat.entry":
+        kind = event["type"]
+        if kind == "chat.entry":
             if event.get("origin") != self.relay_id:
                 await self.chat_entry(event)
-        else:
+        elif kind == "chat.signal":
             await self.chat_signal(event)
+        elif kind == "routing.event":
+            await self.routing_event(event)
 
     async def relay_missed(self, contact_id: str) -> None:
         """The relay may have lost events: forward what the store has beyond ours."""
@@ -138,6 +159,9 @@ class ChatConsumerBase(AsyncWebsocketConsumer):
         await self.deliver(event["contact_id"], event["entry"])
 
     async def chat_signal(self, event: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    async def routing_event(self, event: dict[str, Any]) -> None:
         raise NotImplementedError
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:

@@ -1,8 +1,10 @@
 """The caller's websocket (``/ws/chat/``): thin, validate → one service → send.
 
 The token arrives in the first frame (``start`` answers with a new one, ``resume``
-presents it), never in the URL. Group handlers only forward, except routing's
-``contact.requeued``, which asks the service to record the transfer in the log.
+presents it), never in the URL. Everything else it receives comes from the process's
+relay (``chat.relay``): conversation entries and signals, and routing's events about its
+contact. Those handlers only forward, except ``contact.requeued``, which asks the
+service to record the transfer in the log.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from chat.services import CALLER, ChatRefused, Conversation
 
 class CallerConsumer(ChatConsumerBase):
     schemas = CALLER_SCHEMAS
+    uses_channel_layer = False  # entries, signals and its contact's events: the relay
 
     async def connect(self) -> None:
         self.contact_id: str | None = None
@@ -35,7 +38,6 @@ class CallerConsumer(ChatConsumerBase):
         self.contact_id = conversation.contact_id
         self.rate = services.caller_rate(contact_id=self.contact_id)
         await self.follow(self.contact_id)
-        await self.join(f"contact.{self.contact_id}")
         await services.caller_presence(contact_id=self.contact_id, connected=True)
         await self.replay(self.contact_id, after)
 

@@ -20,7 +20,10 @@ so a consumer that replays the log after following misses nothing in between. Wh
 subscriber connection is lost, redis-py reconnects and subscribes again, and every
 follower then catches up from the store (``relay_missed``).
 
-Routing events (offers, presence, queue changes) still travel on the channel layer.
+Routing's events about one contact (queued, assigned, re-queued) reach the caller's
+socket the same way (``forward_contact_event``, a routing hook), so the caller's socket
+needs no channel-layer channel at all; the console's routing events (offers, presence,
+queue changes for a volunteer, a branch, the country) still travel on the channel layer.
 """
 
 from __future__ import annotations
@@ -86,6 +89,11 @@ class Relay:
             except Exception:
                 logger.exception("relaying to a socket failed")  # no ids, no text
 
+    async def publish(self, contact_id: str, event: dict[str, Any]) -> None:
+        """Publish an event that is not stored (a routing event about the contact) to
+        every process's followers of the conversation."""
+        await self.dispatch({**event, "contact_id": contact_id})
+
     async def _subscribe(self, contact_id: str) -> None:
         pass
 
@@ -118,6 +126,12 @@ class RedisRelay(Relay):
             assert self.pubsub.connection is not None
             self.pubsub.connection.register_connect_callback(self._connected)
             self.reader = asyncio.get_running_loop().create_task(self._read(), name="chat-relay")
+
+    async def publish(self, contact_id: str, event: dict[str, Any]) -> None:
+        from chat.redis import redis_client
+
+        payload = json.dumps(event, separators=(",", ":"))
+        await redis_client().publish(self.channel_prefix + contact_id, payload)
 
     async def _subscribe(self, contact_id: str) -> None:
         await self._start()
@@ -190,3 +204,23 @@ def relay() -> Relay:
     if found is None:
         found = relays[key] = RedisRelay(key) if key else Relay()
     return found
+
+
+#: Routing events the caller's page acts on (``CallerConsumer.routing_event``).
+CONTACT_EVENTS = ("contact.queued", "contact.assigned", "contact.requeued")
+
+
+async def forward_contact_event(event: Any) -> None:
+    """Routing hook (registered in ``ChatConfig.ready``): relay a contact's event to the
+    followers of its conversation, in whichever process they are."""
+    await relay().publish(
+        event.payload["contact_id"],
+        {"type": "routing.event", "event": event.type, "payload": event.payload},
+    )
+
+
+def connect() -> None:
+    from routing import events
+
+    for event_type in CONTACT_EVENTS:
+        events.subscribe(event_type, forward_contact_event)

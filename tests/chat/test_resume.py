@@ -147,7 +147,7 @@ async def test_idle_socket_survives_more_than_ten_seconds(chat_env: Any, anna: A
     console = await console_connect("anna")
     await on_duty(console)
     caller, _token, cid = await conversation(console)
-    assert await caller.nothing(11.0)
+    assert await caller.nothing(11.0), await caller.next()
     await console.send(type="message", contact_id=cid, id="v1", text="nog wakker?")
     assert (await caller.expect("message"))["text"] == "nog wakker?"
     await caller.send(type="message", id="c1", text="ja hoor")
