@@ -31,13 +31,12 @@ REQUIRED_FOR_SERVE = {
 
 
 def _daphne(host: str, port: int, extra: Sequence[str] = ()) -> None:
-    from daphne.cli import CommandLineInterface
-
+    from listenline import daphne_server
     from listenline.workers import daphne_args
 
     # Verbosity 0 (in daphne_args): no access log, which would print callers' addresses.
     endpoint = ["--bind", host, "--port", str(port)]
-    CommandLineInterface().run(daphne_args(endpoint=endpoint, extra=extra))
+    daphne_server.run(daphne_args(endpoint=endpoint, extra=extra))
 
 
 def serve_config_problems() -> list[str]:

@@ -5,7 +5,8 @@ One Daphne process runs one event loop on one core. To use more cores on one hos
 then spreads new connections evenly over the sockets (by a hash of the connection, so
 keep-alive and websocket connections are spread too, unlike one shared socket, where
 the first process to wake takes the whole burst). Each socket goes to one Daphne
-process through ``daphne --fd``; Daphne stays the server.
+process through ``daphne --fd`` (``listenline.daphne_server``: Daphne with its periodic
+sweeps sized for idle sockets); Daphne stays the server.
 
 The parent only supervises: it keeps every socket open, so a worker that dies is
 started again on the same socket and the connections queued meanwhile wait instead of
@@ -91,7 +92,8 @@ class Supervisor:
 
     def command(self, sock: socket.socket) -> list[str]:
         endpoint = ["--fd", str(sock.fileno())]
-        return [sys.executable, "-m", "daphne", *daphne_args(endpoint=endpoint, extra=self.extra)]
+        args = daphne_args(endpoint=endpoint, extra=self.extra)
+        return [sys.executable, "-m", "listenline.daphne_server", *args]
 
     def start(self, worker: Worker) -> None:
         worker.process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments

@@ -121,7 +121,7 @@ def test_serve_with_two_workers_starts_two_daphnes_that_both_serve(served: Any) 
     )
     for pid in workers:
         command = _cmdline(pid)
-        assert "daphne" in command and "--fd" in command and "-v" in command
+        assert "listenline.daphne_server" in command and "--fd" in command and "-v" in command
     _wait_for(lambda: _get(port).status == 200, 60, "the first page", log)
 
     # Keep-alive connections, as a proxy or Twilio holds them: the kernel spreads them

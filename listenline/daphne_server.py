@@ -1,0 +1,115 @@
+"""Daphne's server with its periodic sweeps sized for thousands of idle sockets.
+
+Daphne walks every connection once a second (``application_checker``: reap finished
+application instances, cancel those that outlive their closed connection) and every two
+seconds (``timeout_checker``: connection timeouts and the websocket keep-alive ping).
+With ten thousand waiting callers those two walks were most of an idle server's CPU
+(``benchmarks/chat_idle.py``; docs/ARCHITECTURE.md, "Waiting callers"). Here:
+
+* the application check visits only the connections that changed since it last ran (an
+  application instance that finished, a connection that closed) and those still waiting
+  for their instance to stop; what it does to each is Daphne's own logic;
+* the timeout sweep runs every ``TIMEOUT_SWEEP_S`` seconds: a websocket is pinged after
+  20–25 s of silence instead of 20–22 s, a connect or HTTP timeout acts up to 5 s late.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from daphne.server import Server
+from twisted.internet import reactor
+
+logger = logging.getLogger("daphne.server")
+
+TIMEOUT_SWEEP_S = 5.0
+APPLICATION_CHECK_S = 1.0
+
+
+class ListenlineServer(Server):
+    def run(self) -> None:
+        #: Connections the next application check must look at.
+        self.changed: set[Any] = set()
+        super().run()
+
+    def create_application(self, protocol: Any, scope: dict[str, Any]) -> Any:
+        queue = super().create_application(protocol, scope)
+        details = self.connections.get(protocol)
+        instance = details.get("application_instance") if details else None
+        if instance is not None:
+            instance.add_done_callback(lambda _done, p=protocol: self.changed.add(p))
+        return queue
+
+    def protocol_disconnected(self, protocol: Any) -> None:
+        super().protocol_disconnected(protocol)
+        self.changed.add(protocol)
+
+    def application_checker(self) -> None:
+        """``Server.application_checker`` for the connections in ``changed``."""
+        for protocol in list(self.changed):
+            if self._check(protocol):
+                self.changed.discard(protocol)
+        reactor.callLater(APPLICATION_CHECK_S, self.application_checker)
+
+    def _check(self, protocol: Any) -> bool:
+        """Daphne's checks for one connection; True once nothing is left to watch."""
+        details = self.connections.get(protocol)
+        if details is None:
+            return True
+        disconnected = details.get("disconnected", None)
+        instance = details.get("application_instance", None)
+        if disconnected and time.time() - disconnected > self.application_close_timeout:
+            if instance and not instance.done():
+                logger.warning(
+                    "Application instance %r for connection %s took too long to shut down "
+                    "and was killed.",
+                    instance,
+                    repr(protocol),
+                )
+                instance.cancel()
+        if instance and instance.done():
+            try:
+                exception = instance.exception()
+            except asyncio.CancelledError:
+                pass
+            else:
+                if exception:
+                    if isinstance(exception, KeyboardInterrupt):
+                        self.stop()
+                    else:
+                        logger.error(
+                            "Exception inside application: %s", exception, exc_info=exception
+                        )
+                        if not disconnected:
+                            protocol.handle_exception(exception)
+            del details["application_instance"]
+            instance = None
+        if not instance and disconnected:
+            del self.connections[protocol]
+            return True
+        # Still running after its connection closed: look again until it stops or is
+        # cancelled. Finished while connected: the disconnect will bring it back.
+        return not disconnected
+
+    def timeout_checker(self) -> None:
+        for protocol in list(self.connections.keys()):
+            protocol.check_timeouts()
+        reactor.callLater(TIMEOUT_SWEEP_S, self.timeout_checker)
+
+
+def run(argv: Sequence[str]) -> None:
+    """Daphne's command line (``daphne …``) with this server."""
+    from daphne.cli import CommandLineInterface
+
+    cli = CommandLineInterface()
+    cli.server_class = ListenlineServer
+    cli.run(list(argv))
+
+
+if __name__ == "__main__":  # ``python -m listenline.daphne_server …``: a serve worker
+    run(sys.argv[1:])
