@@ -23,9 +23,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from daphne.server import Server
-from twisted.internet import reactor
+from twisted.internet import reactor as _reactor
 
 logger = logging.getLogger("daphne.server")
+reactor: Any = _reactor  # installed by daphne.server (the asyncio reactor)
 
 TIMEOUT_SWEEP_S = 5.0
 APPLICATION_CHECK_S = 1.0

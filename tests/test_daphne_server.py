@@ -89,7 +89,8 @@ def test_application_outliving_its_connection_is_cancelled(loop: Any) -> None:
     protocol = FakeProtocol()
     future = _instance(loop, server, protocol)
     server.protocol_disconnected(protocol)
-    server.connections[protocol]["disconnected"] = time.time() - 2 * server.application_close_timeout
+    late = time.time() - 2 * server.application_close_timeout
+    server.connections[protocol]["disconnected"] = late
     _check(server)
     assert future.cancelled()
     loop.run_until_complete(asyncio.sleep(0))
