@@ -112,15 +112,16 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             # Redis pub/sub, chosen by benchmarks/chat_relay.py (docs/ARCHITECTURE.md,
-            # "Chat relay: layer and process choice"): one PUBLISH per relayed entry
-            # instead of the core layer's Lua push and per-process BZPOPMIN loop. Delivery
-            # is at most once; the chat fills gaps from its store either way.
+            # "Chat relay: how entries travel, and how many processes"): one PUBLISH per
+            # event. Conversation entries no longer use it (chat/relay.py); the console's
+            # routing events do. Delivery is at most once; consumers re-read state.
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {
                 # socket_timeout None: redis-py 8's default 5 s timeout makes channels-redis
                 # 4.3 drop every idle consumer with 1011 (channels_redis issue #422).
                 "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
-                # Message text crosses Redis: Fernet-encrypted, as with the core layer.
+                # Fernet-encrypted. (Message text does not cross the layer any more; the
+                # chat seals it with a key derived from this one: chat/store.py.)
                 "symmetric_encryption_keys": [CHANNEL_LAYER_KEY],
                 "prefix": env_str("CHANNEL_LAYER_PREFIX", "ll:asgi"),
             },
