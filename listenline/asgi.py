@@ -15,7 +15,6 @@ from django.core.asgi import get_asgi_application  # noqa: E402
 django_asgi_app = get_asgi_application()
 
 from asgiref.sync import ThreadSensitiveContext  # noqa: E402
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
@@ -87,9 +86,8 @@ router = ProtocolTypeRouter(
         # Static files are served by the app itself (the demo has no proxy); production
         # puts a proxy in front that may serve them from STATIC_ROOT instead.
         "http": RequestThreads(ASGIStaticFilesHandler(django_asgi_app)),
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
+        # Each route adds the middleware it needs (the console: the session cookie).
+        "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
     }
 )
 application = RoutingTicker(router)
