@@ -99,3 +99,11 @@ application = RoutingTicker(router)
 # never walked again; what requests create is collected as before.
 gc.collect()
 gc.freeze()
+# Young collections every 20,000 (not 700) new objects, the middle generation every 20 of
+# those. A server allocates in bursts (Daphne pings thousands of idle sockets in one
+# sweep; a queue refresh reads thousands of places): with the default thresholds what a
+# burst holds for a few milliseconds outlived two collections and was promoted to the
+# oldest generation, which then needed a full pass (about a second with 10,000 sockets)
+# every half minute of idling. Most of it is now garbage before anyone looks
+# (benchmarks/chat_idle.py; docs/ARCHITECTURE.md, "Chat relay").
+gc.set_threshold(20_000, 20, 10)
