@@ -278,10 +278,13 @@ async def measure(
     redis_url: str,
 ) -> dict[str, Any]:
     meter.reset()
-    # What the client holds so far (sockets, set-up) out of its full collections: a
-    # 30+ ms pause of the client would show as relay latency.
+    # No collector pauses in the client while it measures: with hundreds of sockets its
+    # full collections took 100+ ms, which would show as relay latency (for the raw
+    # relay as much as for ours). What it holds so far is frozen; the rest is collected
+    # after the step.
     gc.collect()
     gc.freeze()
+    gc.disable()
     # Errors from before this step (sockets of a failed set-up, a stopped server) are
     # not this step's.
     meter.errors.clear()
@@ -303,6 +306,7 @@ async def measure(
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
     await asyncio.sleep(GRACE_S)
+    gc.enable()
     out = meter.window(t0, t1)
     out.update(
         conversations=len(conversations),
