@@ -223,8 +223,10 @@ class ChatConsumerBase(AsyncWebsocketConsumer):
 
     async def replay(self, contact_id: str, after: int) -> None:
         """Send everything after ``after`` (what the client says it saw last; a number
-        beyond the log is taken as the log's end)."""
+        beyond the log is taken as the log's end) that this socket has not been sent yet:
+        the relay may have forwarded an entry to it between ``follow`` and this replay."""
         async with self.forwarding:
-            self.delivered[contact_id] = min(after, await services.last_seq(contact_id=contact_id))
+            seen = min(after, await services.last_seq(contact_id=contact_id))
+            self.delivered[contact_id] = max(self.delivered.get(contact_id, 0), seen)
             for item in await services.entries_since(contact_id=contact_id, after=after):
                 await self._forward(contact_id, item)

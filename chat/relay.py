@@ -113,7 +113,6 @@ class RedisRelay(Relay):
         self.pubsub = self.client.pubsub()
         self.reader: asyncio.Task[None] | None = None
         self.confirm: dict[str, list[asyncio.Future[None]]] = {}
-        self.connects = 0
         self.started = asyncio.Lock()
 
     async def _start(self) -> None:
@@ -174,10 +173,9 @@ class RedisRelay(Relay):
                         waiter.set_result(None)
 
     async def _connected(self, connection: Any) -> None:
-        """redis-py calls this on every connect; after the first, events may be lost."""
-        self.connects += 1
-        if self.connects > 1:
-            asyncio.get_running_loop().create_task(self._catch_up())
+        """redis-py calls this on every reconnect (registered after the first connect),
+        after it has subscribed again: what was published meanwhile is lost."""
+        asyncio.get_running_loop().create_task(self._catch_up())
 
     async def _catch_up(self) -> None:
         await asyncio.sleep(CATCH_UP_DELAY_S)

@@ -96,3 +96,56 @@ async def test_unfollowed_conversation_is_unsubscribed(chat_env: Any, anna: Any)
             break
         await asyncio.sleep(0.05)
     assert cid not in relay.followers
+
+
+async def test_followers_catch_up_from_the_store_after_a_reconnect(
+    chat_env: Any, anna: Any
+) -> None:
+    """What was published while the subscription was gone arrives through the catch-up
+    that follows a reconnect, once and in order."""
+    console = await console_connect("anna")
+    await on_duty(console)
+    caller, _token, cid = await conversation(console)
+    relay = relays.relay()
+    assert isinstance(relay, relays.RedisRelay)
+    channel = relay.channel_prefix + cid
+    await relay.pubsub.unsubscribe(channel)  # this process misses what comes next
+    await asyncio.sleep(0.2)
+    for n in (1, 2):
+        await console.send(type="message", contact_id=cid, id=f"m{n}", text=f"weg {n}")
+        await console.expect("ack", id=f"m{n}")
+    assert await caller.nothing(0.5), await caller.next()
+    await relay.pubsub.subscribe(channel)
+    await relay._connected(None)  # what redis-py calls after reconnecting
+    seen = [(await caller.expect("message"))["seq"] for _ in range(2)]
+    assert seen == [2, 3]
+    assert await caller.nothing(0.5)
+    await caller.close()
+    await console.close()
+
+
+async def test_replay_after_a_relayed_entry_sends_nothing_twice(chat_env: Any) -> None:
+    """The relay may forward an entry between ``follow`` and the replay that follows it:
+    the replay must not send it again (it used to reset the socket's position)."""
+    from chat.consumer_base import ChatConsumerBase
+
+    store = conversation_store()
+    cid = "f" * 32
+    await store.conversation_open(contact_id=cid, token_hash=None, fields={"state": "active"})
+    first = await store.append(contact_id=cid, client_key=None, entry={"type": "joined"})
+    await store.append(contact_id=cid, client_key=None, entry={"type": "notice", "code": "x"})
+
+    class Socket(ChatConsumerBase):
+        def __init__(self) -> None:
+            self.delivered = {}
+            self.forwarding = asyncio.Lock()
+            self.sent: list[dict[str, Any]] = []
+
+        async def send_json(self, payload: dict[str, Any]) -> None:
+            self.sent.append(payload)
+
+    socket = Socket()
+    await socket.deliver(cid, first.entry)  # the relay was first
+    await socket.replay(cid, 0)  # the client saw nothing before this socket
+    assert [f["seq"] for f in socket.sent] == [1, 2]
+    await store.conversation_delete(contact_id=cid)
