@@ -149,3 +149,25 @@ async def test_replay_after_a_relayed_entry_sends_nothing_twice(chat_env: Any) -
     await socket.replay(cid, 0)  # the client saw nothing before this socket
     assert [f["seq"] for f in socket.sent] == [1, 2]
     await store.conversation_delete(contact_id=cid)
+
+
+async def test_embedded_demo_store_relays_in_process(
+    chat_env: Any, anna: Any, settings: Any
+) -> None:
+    """The demo's memory store hands entries, signals and contact events to the
+    process's relay: a whole conversation without Redis in the chat's path."""
+    settings.CHAT_STORE = "memory"
+    assert type(relays.relay()) is relays.Relay
+    console = await console_connect("anna")
+    await on_duty(console)
+    caller, _token, cid = await conversation(console)
+    await caller.send(type="message", id="c1", text="hallo")
+    assert (await console.expect("message", contact_id=cid))["text"] == "hallo"
+    await console.send(type="typing", contact_id=cid, active=True)
+    await caller.expect("typing", active=True)
+    await console.send(type="message", contact_id=cid, id="v1", text="dag")
+    assert (await caller.expect("message"))["seq"] == 3
+    await caller.send(type="end")
+    await caller.expect("ended")
+    await caller.close()
+    await console.close()
