@@ -114,6 +114,7 @@ class RedisRelay(Relay):
         self.reader: asyncio.Task[None] | None = None
         self.confirm: dict[str, list[asyncio.Future[None]]] = {}
         self.started = asyncio.Lock()
+        self.catching_up: asyncio.Task[None] | None = None
 
     async def _start(self) -> None:
         async with self.started:
@@ -175,7 +176,8 @@ class RedisRelay(Relay):
     async def _connected(self, connection: Any) -> None:
         """redis-py calls this on every reconnect (registered after the first connect),
         after it has subscribed again: what was published meanwhile is lost."""
-        asyncio.get_running_loop().create_task(self._catch_up())
+        # Kept: the loop holds only a weak reference to a task.
+        self.catching_up = asyncio.get_running_loop().create_task(self._catch_up())
 
     async def _catch_up(self) -> None:
         await asyncio.sleep(CATCH_UP_DELAY_S)
