@@ -162,11 +162,15 @@ class RedisRelay(Relay):
                 continue
             channel = message["channel"].decode()
             if message["type"] == "message":
-                event = json.loads(message["data"])
-                event["contact_id"] = channel[skip:]
-                entry = event.get("entry")
-                if entry is not None:
-                    stores.entry_open(entry)
+                try:
+                    event = json.loads(message["data"])
+                    event["contact_id"] = channel[skip:]
+                    entry = event.get("entry")
+                    if entry is not None:
+                        stores.entry_open(entry)
+                except (ValueError, TypeError, AttributeError):
+                    logger.warning("relay: an event could not be read")  # never its text
+                    continue
                 await self.dispatch(event)
             elif message["type"] == "subscribe":
                 for waiter in self.confirm.pop(channel, ()):

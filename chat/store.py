@@ -37,16 +37,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import os
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 
 from chat.redis import redis_client, redis_script
+
+logger = logging.getLogger(__name__)
 
 #: Counts one frame in a rate window: the first frame of a window sets its expiry, so
 #: the count is gone ``window`` after it started (a fixed window). Returns the count.
@@ -229,11 +233,17 @@ def entry_seal(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def entry_open(entry: dict[str, Any]) -> dict[str, Any]:
-    """Undo ``entry_seal`` in place (and return the entry)."""
+    """Undo ``entry_seal`` in place (and return the entry). Text sealed under another key
+    (``CHANNEL_LAYER_KEY`` changed while the conversation lived) opens as empty text: the
+    entry keeps its place in the log, and nothing is logged but that it happened."""
     sealed = entry.pop("sealed", None)
     if sealed is not None:
-        raw = base64.b64decode(sealed)
-        entry["text"] = _cipher().decrypt(raw[:12], raw[12:], None).decode("utf-8")
+        try:
+            raw = base64.b64decode(sealed)
+            entry["text"] = _cipher().decrypt(raw[:12], raw[12:], None).decode("utf-8")
+        except (ValueError, InvalidTag):
+            logger.warning("a chat message could not be opened (was the key changed?)")
+            entry["text"] = ""
     return entry
 
 

@@ -171,3 +171,13 @@ async def test_embedded_demo_store_relays_in_process(
     await caller.expect("ended")
     await caller.close()
     await console.close()
+
+
+def test_text_sealed_under_another_key_opens_empty(settings: Any) -> None:
+    from chat.store import entry_open, entry_seal
+
+    sealed = entry_seal({"type": "message", "text": "geheim"})
+    assert "text" not in sealed and "geheim" not in str(sealed)
+    assert entry_open(dict(sealed))["text"] == "geheim"
+    settings.CHANNEL_LAYER_KEY = "another key"
+    assert entry_open(dict(sealed)) == {"type": "message", "text": ""}
