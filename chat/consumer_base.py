@@ -150,10 +150,7 @@ class ChatConsumerBase(AsyncWebsocketConsumer):
 
     async def relay_missed(self, contact_id: str) -> None:
         """The relay may have lost events: forward what the store has beyond ours."""
-        async with self.forwarding:
-            after = self.delivered.get(contact_id, 0)
-            for item in await services.entries_since(contact_id=contact_id, after=after):
-                await self._forward(contact_id, item)
+        await self.replay(contact_id, self.delivered.get(contact_id, 0))
 
     async def chat_entry(self, event: dict[str, Any]) -> None:
         await self.deliver(event["contact_id"], event["entry"])

@@ -8,8 +8,8 @@ to whoever is connected:
 * every entry both sides should see (a message, a volunteer joining, a notice, the end)
   is appended to the conversation log with a sequence number and, in the same store
   step, published to the conversation's relay (``chat.relay``); consumers forward
-  entries in sequence order and fill any gap
-  from the store, so a dropped group message costs latency, never a message;
+  entries in sequence order and fill any gap from the store, so a lost relay event
+  costs latency, never a message;
 * ephemeral signals (typing, read receipts) are published and never stored;
 * client frames are counted per conversation (the caller) or per volunteer (the
   console) in the store, so the rate limit holds across reconnects and processes

@@ -553,12 +553,18 @@ class MemoryConversationStore:
         self, *, contact_id: str, volunteer_id: int | None, event: dict[str, Any]
     ) -> None:
         with self._lock:
-            meta = self._meta.get(contact_id)
-            if meta is None or meta.get("state") == "ended":
-                raise ConversationClosed(contact_id)
-            if volunteer_id is not None and meta.get("volunteer_id") != str(volunteer_id):
-                raise ConversationNotYours(contact_id)
-        await _local_dispatch(contact_id, dict(event))
+            self._open_meta(contact_id, volunteer_id)
+        await _local_dispatch(contact_id, event)
+
+    def _open_meta(self, contact_id: str, volunteer_id: int | None) -> dict[str, str]:
+        """Under the lock: the meta of an open conversation (with ``volunteer_id``, that
+        volunteer's), as the scripts check it; else the scripts' refusal."""
+        meta = self._meta.get(contact_id)
+        if meta is None or meta.get("state") == "ended":
+            raise ConversationClosed(contact_id)
+        if volunteer_id is not None and meta.get("volunteer_id") != str(volunteer_id):
+            raise ConversationNotYours(contact_id)
+        return meta
 
     def _append(
         self,
@@ -575,12 +581,8 @@ class MemoryConversationStore:
                 count = self._rate_hit(rate)
                 if count > rate.limit:
                     raise RateExceeded(count)
-            meta = self._meta.get(contact_id)
             if require_open:
-                if meta is None or meta.get("state") == "ended":
-                    raise ConversationClosed(contact_id)
-                if volunteer_id is not None and meta.get("volunteer_id") != str(volunteer_id):
-                    raise ConversationNotYours(contact_id)
+                meta = self._open_meta(contact_id, volunteer_id)
                 if require_active and meta.get("state") != "active":
                     raise ConversationNotActive(contact_id)
             ids = self._ids.setdefault(contact_id, {})
@@ -652,8 +654,7 @@ async def _local_dispatch(contact_id: str, event: dict[str, Any]) -> None:
     """The memory store's publish: straight to this process's followers."""
     from chat.relay import relay
 
-    event["contact_id"] = contact_id
-    await relay().dispatch(event)
+    await relay().publish(contact_id, event)
 
 
 _memory_store = MemoryConversationStore()

@@ -8,7 +8,8 @@ With ten thousand waiting callers those two walks were most of an idle server's 
 
 * the application check visits only the connections that changed since it last ran (an
   application instance that finished, a connection that closed) and those still waiting
-  for their instance to stop; what it does to each is Daphne's own logic;
+  for their instance to stop; what it does to each is Daphne's own logic, except that
+  its warning no longer names the connection (whose repr holds the client's address);
 * the timeout sweep runs every ``TIMEOUT_SWEEP_S`` seconds: a websocket is pinged after
   20–25 s of silence instead of 20–22 s, a connect or HTTP timeout acts up to 5 s late.
 """
@@ -66,11 +67,11 @@ class ListenlineServer(Server):
         instance = details.get("application_instance", None)
         if disconnected and time.time() - disconnected > self.application_close_timeout:
             if instance and not instance.done():
+                # Daphne names the connection here; its repr carries the client's
+                # address, which never goes to a log line (docs/ARCHITECTURE.md).
                 logger.warning(
-                    "Application instance %r for connection %s took too long to shut down "
-                    "and was killed.",
-                    instance,
-                    repr(protocol),
+                    "An application instance took too long to shut down after its "
+                    "connection closed and was killed."
                 )
                 instance.cancel()
         if instance and instance.done():

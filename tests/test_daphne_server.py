@@ -16,6 +16,9 @@ class FakeProtocol:
     def __init__(self) -> None:
         self.errors: list[BaseException] = []
 
+    def __repr__(self) -> str:  # as Daphne's protocols: the client's address in it
+        return "<WebSocketProtocol client=['203.0.113.77', 51234] path=b'/ws/chat/'>"
+
     def handle_exception(self, exc: BaseException) -> None:
         self.errors.append(exc)
 
@@ -84,7 +87,7 @@ def test_application_that_failed_while_connected_is_reported(loop: Any) -> None:
     assert protocol not in server.connections
 
 
-def test_application_outliving_its_connection_is_cancelled(loop: Any) -> None:
+def test_application_outliving_its_connection_is_cancelled(loop: Any, caplog: Any) -> None:
     server = _server()
     protocol = FakeProtocol()
     future = _instance(loop, server, protocol)
@@ -93,6 +96,7 @@ def test_application_outliving_its_connection_is_cancelled(loop: Any) -> None:
     server.connections[protocol]["disconnected"] = late
     _check(server)
     assert future.cancelled()
+    assert "took too long" in caplog.text and "203.0.113.77" not in caplog.text
     loop.run_until_complete(asyncio.sleep(0))
     _check(server)
     assert protocol not in server.connections

@@ -100,7 +100,7 @@ def asgi_server(django_db_setup: None, django_db_blocker: Any) -> Iterator[str]:
                 [
                     sys.executable,
                     "-m",
-                    "daphne",
+                    "listenline.daphne_server",
                     "-b",
                     "127.0.0.1",
                     "-p",
