@@ -3,7 +3,8 @@
 Each server process keeps one map, conversation → the sockets (consumers) in this
 process that follow it, and hands each published event straight to those consumers:
 
-* **Redis** (production): the process holds one pub/sub connection, subscribed to
+* **Redis** (production): the process holds one subscriber connection
+  (``listenline.redis_line``), subscribed to
   ``<chat prefix>:r:<contact id>`` for every conversation it has a socket of. The
   append script publishes the stored entry in the same step that stores it, and a
   signal (typing, read receipt) is one script that checks the conversation and
@@ -17,8 +18,8 @@ Delivery is at most once, as with any pub/sub: the consumers number what they fo
 and fill a gap from the store (``ChatConsumerBase.deliver``), so a lost event costs
 latency, never a message. ``follow`` returns once Redis has confirmed the subscription,
 so a consumer that replays the log after following misses nothing in between. When the
-subscriber connection is lost, redis-py reconnects and subscribes again, and every
-follower then catches up from the store (``relay_missed``).
+subscriber connection is lost, it connects and subscribes again, and once Redis has
+confirmed, every follower catches up from the store (``relay_missed``).
 
 Routing's events about one contact (queued, assigned, re-queued) reach the caller's
 socket the same way (``forward_contact_event``, a routing hook), so the caller's socket
@@ -29,6 +30,7 @@ queue changes for a volunteer, a branch, the country) still travel on the channe
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 import weakref
@@ -37,13 +39,13 @@ from typing import Any, Protocol
 from django.conf import settings
 
 from chat import store as stores
+from chat.redis import redis_line
+from listenline.redis_line import RedisSubscriber
 
 logger = logging.getLogger(__name__)
 
 SUBSCRIBE_WAIT_S = 2.0
 CLIENT_NAME = "listenline-chat-relay"
-#: After a reconnect: how long to let the re-subscriptions land before catching up.
-CATCH_UP_DELAY_S = 0.2
 
 
 class Follower(Protocol):
@@ -102,89 +104,65 @@ class Relay:
 
 
 class RedisRelay(Relay):
-    """One pub/sub connection per process (and chat prefix); a reader task dispatches."""
+    """One subscriber connection per process (and chat prefix); a reader task
+    dispatches what it receives, in the order Redis sent it."""
 
     def __init__(self, prefix: str) -> None:
         super().__init__()
-        from listenline.redis_pool import blocking_client
-
         self.channel_prefix = stores.relay_channel(prefix, "")
-        self.client = blocking_client(settings.REDIS_URL, client_name=CLIENT_NAME)
-        self.pubsub = self.client.pubsub()
+        self.subscriber = RedisSubscriber(
+            settings.REDIS_URL,
+            on_message=self._received,
+            on_reconnect=self._catch_up,
+            client_name=CLIENT_NAME,
+        )
+        self.inbox: collections.deque[tuple[bytes, bytes]] = collections.deque()
+        self.wakeup: asyncio.Future[None] | None = None
         self.reader: asyncio.Task[None] | None = None
-        self.confirm: dict[str, list[asyncio.Future[None]]] = {}
-        self.started = asyncio.Lock()
-        self.catching_up: asyncio.Task[None] | None = None
-
-    async def _start(self) -> None:
-        async with self.started:
-            if self.reader is not None and not self.reader.done():
-                return
-            # A channel of its own keeps the connection in subscribed mode while this
-            # process follows no conversation.
-            await self.pubsub.subscribe(self.channel_prefix)
-            assert self.pubsub.connection is not None
-            self.pubsub.connection.register_connect_callback(self._connected)
-            self.reader = asyncio.get_running_loop().create_task(self._read(), name="chat-relay")
 
     async def publish(self, contact_id: str, event: dict[str, Any]) -> None:
-        from chat.redis import redis_client
-
         payload = json.dumps(event, separators=(",", ":"))
-        await redis_client().publish(self.channel_prefix + contact_id, payload)
+        await redis_line().call(b"PUBLISH", self.channel_prefix + contact_id, payload)
 
     async def _subscribe(self, contact_id: str) -> None:
-        await self._start()
-        channel = self.channel_prefix + contact_id
-        waiter = asyncio.get_running_loop().create_future()
-        self.confirm.setdefault(channel, []).append(waiter)
-        await self.pubsub.subscribe(channel)
-        try:
-            await asyncio.wait_for(asyncio.shield(waiter), SUBSCRIBE_WAIT_S)
-        except TimeoutError:
+        if self.reader is None or self.reader.done():
+            self.reader = asyncio.get_running_loop().create_task(self._read(), name="chat-relay")
+        channel = (self.channel_prefix + contact_id).encode()
+        if not await self.subscriber.subscribe(channel, SUBSCRIBE_WAIT_S):
             logger.warning("relay subscription not confirmed in time")
 
     async def _unsubscribe(self, contact_id: str) -> None:
-        await self.pubsub.unsubscribe(self.channel_prefix + contact_id)
+        self.subscriber.unsubscribe((self.channel_prefix + contact_id).encode())
+
+    def _received(self, channel: bytes, data: bytes) -> None:
+        self.inbox.append((channel, data))
+        wakeup = self.wakeup
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
 
     async def _read(self) -> None:
         skip = len(self.channel_prefix)
+        inbox = self.inbox
+        loop = asyncio.get_running_loop()
         while True:
+            while not inbox:
+                self.wakeup = loop.create_future()
+                await self.wakeup
+            channel, data = inbox.popleft()
             try:
-                message = await self.pubsub.get_message(timeout=None)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.warning("relay subscriber lost its connection; reconnecting")
-                await asyncio.sleep(0.5)
+                event = json.loads(data)
+                event["contact_id"] = channel[skip:].decode()
+                entry = event.get("entry")
+                if entry is not None:
+                    stores.entry_open(entry)
+            except (ValueError, TypeError, AttributeError):
+                logger.warning("relay: an event could not be read")  # never its text
                 continue
-            if message is None:
-                continue
-            channel = message["channel"].decode()
-            if message["type"] == "message":
-                try:
-                    event = json.loads(message["data"])
-                    event["contact_id"] = channel[skip:]
-                    entry = event.get("entry")
-                    if entry is not None:
-                        stores.entry_open(entry)
-                except (ValueError, TypeError, AttributeError):
-                    logger.warning("relay: an event could not be read")  # never its text
-                    continue
-                await self.dispatch(event)
-            elif message["type"] == "subscribe":
-                for waiter in self.confirm.pop(channel, ()):
-                    if not waiter.done():
-                        waiter.set_result(None)
-
-    async def _connected(self, connection: Any) -> None:
-        """redis-py calls this on every reconnect (registered after the first connect),
-        after it has subscribed again: what was published meanwhile is lost."""
-        # Kept: the loop holds only a weak reference to a task.
-        self.catching_up = asyncio.get_running_loop().create_task(self._catch_up())
+            await self.dispatch(event)
 
     async def _catch_up(self) -> None:
-        await asyncio.sleep(CATCH_UP_DELAY_S)
+        """After a reconnect (subscribed again, confirmed): what was published
+        meanwhile is lost, so every follower fills in from the store."""
         for contact_id, followers in list(self.followers.items()):
             for follower in tuple(followers):
                 try:

@@ -48,7 +48,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 
-from chat.redis import redis_client, redis_script
+from chat.redis import redis_client, redis_line, redis_script
+from listenline.redis_line import Script
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +132,9 @@ META_SET_LUA = """
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], unpack(ARGV)) return 1 end
 return 0
 """
+
+#: The per-message scripts, called over the pipelined line (``chat.redis.redis_line``).
+APPEND, SIGNAL, RATE_HIT = Script(APPEND_LUA), Script(SIGNAL_LUA), Script(RATE_HIT_LUA)
 
 
 class ConversationClosed(Exception):
@@ -391,8 +395,7 @@ class RedisConversationStore:
         ]
         if rate:
             keys.append(self._rate(rate))
-        r = redis_client()
-        result = await redis_script(APPEND_LUA)(keys=keys, args=args, client=r)
+        result = await redis_line().run(APPEND, keys, args)
         seq = int(result[0])
         if seq == -4:
             raise RateExceeded(int(result[1]))
@@ -413,21 +416,19 @@ class RedisConversationStore:
             json.dumps(event, separators=(",", ":")),
         ]
         keys = [self._k(contact_id, "meta")]
-        result = await redis_script(SIGNAL_LUA)(keys=keys, args=args, client=redis_client())
+        result = await redis_line().run(SIGNAL, keys, args)
         if int(result) < 0:
             raise _REFUSALS[int(result)](contact_id)
 
     async def rate_hit(self, *, rate: RateWindow) -> int:
-        r = redis_client()
-        keys = [self._rate(rate)]
-        return int(await redis_script(RATE_HIT_LUA)(keys=keys, args=[rate.window_ms], client=r))
+        return int(await redis_line().run(RATE_HIT, [self._rate(rate)], [rate.window_ms]))
 
     async def since(self, *, contact_id: str, after: int) -> list[dict[str, Any]]:
-        raw = await redis_client().lrange(self._k(contact_id, "log"), max(after, 0), -1)
+        raw = await redis_line().call(b"LRANGE", self._k(contact_id, "log"), max(after, 0), -1)
         return [entry_open(json.loads(item)) for item in raw if item]
 
     async def last_seq(self, *, contact_id: str) -> int:
-        return int(await redis_client().llen(self._k(contact_id, "log")))
+        return int(await redis_line().call(b"LLEN", self._k(contact_id, "log")))
 
     async def conversation_delete(self, *, contact_id: str) -> None:
         r = redis_client()

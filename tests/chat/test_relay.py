@@ -109,14 +109,14 @@ async def test_followers_catch_up_from_the_store_after_a_reconnect(
     relay = relays.relay()
     assert isinstance(relay, relays.RedisRelay)
     channel = relay.channel_prefix + cid
-    await relay.pubsub.unsubscribe(channel)  # this process misses what comes next
+    relay.subscriber.unsubscribe(channel.encode())  # this process misses what comes next
     await asyncio.sleep(0.2)
     for n in (1, 2):
         await console.send(type="message", contact_id=cid, id=f"m{n}", text=f"weg {n}")
         await console.expect("ack", id=f"m{n}")
     assert await caller.nothing(0.5), await caller.next()
-    await relay.pubsub.subscribe(channel)
-    await relay._connected(None)  # what redis-py calls after reconnecting
+    assert await relay.subscriber.subscribe(channel.encode(), 2.0)
+    await relay._catch_up()  # what the subscriber calls after reconnecting
     seen = [(await caller.expect("message"))["seq"] for _ in range(2)]
     assert seen == [2, 3]
     assert await caller.nothing(0.5)
