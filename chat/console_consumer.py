@@ -1,9 +1,10 @@
 """The volunteer console's websocket (``/ws/console/``): thin, validate → one service → send.
 
 Authenticated by the session cookie (``AuthMiddlewareStack``); an account without an
-active volunteer profile is closed with 4403, an anonymous one with 4401. Routing events
-arrive on ``volunteer.<id>``, ``branch.<slug>`` and ``national``; conversation entries and
-signals of each active chat from the process's relay (``chat.relay``).
+active volunteer profile is closed with 4403, an anonymous one with 4401. The volunteer's
+own routing events arrive on ``volunteer.<id>``; branch and national queue counts from
+the process's queue watch (``chat.queue_watch``); conversation entries and signals of
+each active chat from the process's relay (``chat.relay``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from chat import desk as desks
 from chat import engine, services
 from chat.consumer_base import ChatConsumerBase
 from chat.protocol import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, CONSOLE_SCHEMAS
+from chat.queue_watch import watch_desk
 from chat.services import VOLUNTEER
 
 ROUTING_FORWARD = {"offer.made", "contact.assigned", "contact.ended"}
@@ -26,6 +28,7 @@ class ConsoleConsumer(ChatConsumerBase):
     async def connect(self) -> None:
         self.desk: desks.Desk | None = None
         self.queue_pending = False
+        self.queue_sent: dict[str, Any] | None = None
         await self.accept()
         user = self.scope.get("user")
         if not getattr(user, "is_authenticated", False):
@@ -37,14 +40,17 @@ class ConsoleConsumer(ChatConsumerBase):
             return
         vid = self.desk.volunteer_id
         self.rate = services.volunteer_rate(volunteer_id=vid, chat_limit=self.desk.chat_limit)
-        for group in (f"volunteer.{vid}", f"branch.{self.desk.branch_slug}", "national"):
-            await self.join(group)
+        await self.join(f"volunteer.{vid}")
+        # Branch and national counts come from the process's queue watch: one read per
+        # branch for all of this process's consoles, not one per console.
+        watch_desk(self, self.desk.branch_slug)
         if await engine.volunteer_reconnected(volunteer_id=vid):
             await services.volunteer_connection(
                 contact_ids=await self._chat_ids(), volunteer_id=vid, connected=True
             )
 
     async def disconnect(self, code: int) -> None:
+        watch_desk(self, None)
         if self.desk is not None:
             vid = self.desk.volunteer_id
             chats = await self._chat_ids()
@@ -157,7 +163,14 @@ class ConsoleConsumer(ChatConsumerBase):
     async def _queue_now(self) -> None:
         assert self.desk is not None
         self.queue_pending = False
-        await self.send_json({"type": "queue", **await desks.queue_counts(desk=self.desk)})
+        self.queue_sent = None
+        await self.queue_counts_changed(await desks.queue_counts(desk=self.desk))
+
+    async def queue_counts_changed(self, counts: dict[str, Any]) -> None:
+        """From the process's queue watch (or ``_queue_now``): send only a change."""
+        if counts != self.queue_sent:
+            self.queue_sent = counts
+            await self.send_json({"type": "queue", **counts})
 
     async def _queue_soon(self) -> None:
         """Queue counts at most once a second however many changes arrive."""
@@ -200,5 +213,6 @@ class ConsoleConsumer(ChatConsumerBase):
             await self.send_json(
                 {"type": "presence", "channel": payload["channel"], "state": payload["state"]}
             )
-        if kind in ("queue.changed", "presence.changed", "contact.assigned"):
+        if mine and kind in ("presence.changed", "contact.assigned", "contact.ended"):
+            # Our own change moves the counts; everyone's reach us through the queue watch.
             asyncio.get_running_loop().create_task(self._queue_soon())

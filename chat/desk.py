@@ -228,7 +228,9 @@ async def desk_state(*, desk: Desk) -> dict[str, Any]:
     return {"presence": presence, "contacts": contacts}
 
 
-async def queue_counts(*, desk: Desk) -> dict[str, Any]:
+def queue_frame(branch: Any, national: Any) -> dict[str, Any]:
+    """The console's ``queue`` counts from two routing snapshots."""
+
     def counts(snapshot: Any) -> dict[str, Any]:
         return {
             "waiting": snapshot.waiting,
@@ -237,6 +239,10 @@ async def queue_counts(*, desk: Desk) -> dict[str, Any]:
             "busy": snapshot.busy,
         }
 
+    return {"branch": counts(branch), "national": counts(national)}
+
+
+async def queue_counts(*, desk: Desk) -> dict[str, Any]:
     branch = await engine.branch_snapshot(branch=desk.branch_slug)
     national = await engine.branch_snapshot(branch=None)
-    return {"branch": counts(branch), "national": counts(national)}
+    return queue_frame(branch, national)

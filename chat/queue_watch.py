@@ -1,12 +1,20 @@
-"""Live queue places for waiting callers, with one channel-layer member per process.
+"""Live queue places for waiting callers and queue counts for consoles, with one
+channel-layer member per process.
 
-Putting every waiting caller in the ``national`` group would make each queue change a
-``group_send`` to thousands of channels. Instead each server process listens once (its
-own channel in ``national``), and on ``queue.changed`` reads the places of all its
-*local* waiting callers in batched reads (``engine.queue_positions``: one script per
-500 callers), debounced to once per ``CHAT_QUEUE_DEBOUNCE_S``; it also re-reads at
-least every ``CHAT_QUEUE_REFRESH_S`` so a drifting estimate is caught. A caller is sent
-a ``queue`` frame only when its place or estimate changed.
+Putting every waiting caller and every console in the ``national`` group would make
+each queue change a ``group_send`` to thousands of channels, each one decrypted and
+handled by its own socket. Instead each server process listens once (its own channel
+in ``national``), and on ``queue.changed`` or ``presence.changed``, debounced to once
+per ``CHAT_QUEUE_DEBOUNCE_S``:
+
+* reads the places of all its *local* waiting callers in batched reads
+  (``engine.queue_positions``: one script per 500 callers);
+* reads the counts once for the whole line and once per branch its local consoles
+  belong to, and hands each console its branch's and the national counts.
+
+It also re-reads at least every ``CHAT_QUEUE_REFRESH_S`` so a drifting estimate or a
+growing longest wait is caught. A socket is sent a ``queue`` frame only when what it
+shows changed.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from typing import Any, Protocol
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from chat import desk as desks
 from chat import engine
 
 logger = logging.getLogger(__name__)
@@ -30,9 +39,14 @@ class Watcher(Protocol):
     async def queue_place_changed(self, place: engine.Place | None) -> None: ...
 
 
+class DeskWatcher(Protocol):
+    async def queue_counts_changed(self, counts: dict[str, Any]) -> None: ...
+
+
 class _QueueWatch:
     def __init__(self) -> None:
         self.callers: dict[Watcher, str] = {}  # consumer → contact id
+        self.desks: dict[DeskWatcher, str] = {}  # console → its branch
         self.task: asyncio.Task[None] | None = None
         self.listener: asyncio.Task[None] | None = None
         self.dirty = asyncio.Event()
@@ -83,6 +97,30 @@ class _QueueWatch:
                     logger.exception("queue refresh failed")
             del places
 
+    async def refresh_desks(self) -> None:
+        """One read for the line and one per branch with a local console; each console
+        sends only a change."""
+        if not self.desks:
+            return
+        national = await engine.branch_snapshot(branch=None)
+        frames: dict[str, dict[str, Any] | None] = {}
+        for branch in set(self.desks.values()):
+            try:
+                snapshot = await engine.branch_snapshot(branch=branch)
+            except Exception:
+                logger.exception("queue counts of a branch failed")
+                frames[branch] = None
+                continue
+            frames[branch] = desks.queue_frame(snapshot, national)
+        for desk, branch in list(self.desks.items()):
+            frame = frames.get(branch)
+            if frame is None or self.desks.get(desk) != branch:
+                continue
+            try:
+                await desk.queue_counts_changed(frame)
+            except Exception:
+                logger.exception("queue counts refresh failed")
+
     async def _refresher(self) -> None:
         debounce = float(getattr(settings, "CHAT_QUEUE_DEBOUNCE_S", 1.0))
         period = float(getattr(settings, "CHAT_QUEUE_REFRESH_S", 30.0))
@@ -92,24 +130,40 @@ class _QueueWatch:
             except TimeoutError:
                 pass
             self.dirty.clear()
-            try:
-                await self.refresh_all()
-            except Exception:
-                logger.exception("queue refresh failed")
+            for refresh in (self.refresh_all, self.refresh_desks):
+                try:
+                    await refresh()
+                except Exception:
+                    logger.exception("queue refresh failed")
             await asyncio.sleep(debounce)
 
 
 _watches: dict[int, _QueueWatch] = {}
 
 
-def watch_queue(caller: Any, contact_id: str | None) -> None:
-    """Register (``contact_id`` set) or forget (None) a waiting caller's consumer."""
+def _watch() -> _QueueWatch:
     loop = asyncio.get_running_loop()
     watch = _watches.get(id(loop))
     if watch is None:
         watch = _watches[id(loop)] = _QueueWatch()
+    return watch
+
+
+def watch_queue(caller: Any, contact_id: str | None) -> None:
+    """Register (``contact_id`` set) or forget (None) a waiting caller's consumer."""
+    watch = _watch()
     if contact_id is None:
         watch.callers.pop(caller, None)
         return
     watch.callers[caller] = contact_id
+    watch.start()
+
+
+def watch_desk(console: Any, branch: str | None) -> None:
+    """Register (``branch`` set) or forget (None) a console for queue counts."""
+    watch = _watch()
+    if branch is None:
+        watch.desks.pop(console, None)
+        return
+    watch.desks[console] = branch
     watch.start()

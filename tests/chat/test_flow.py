@@ -60,3 +60,38 @@ async def test_conversation_from_start_to_wrapup(chat_env: Any, anna: Any) -> No
     assert row.contact_record is not None
     assert (row.contact_record.channel, row.contact_record.outcome) == ("chat", "answered")
     await console.close()
+
+
+async def test_consoles_see_the_queue_change_through_their_process_watch(
+    chat_env: Any, anna: Any, bram: Any, carla: Any
+) -> None:
+    """Branch and national counts reach every console from one read per branch in the
+    process (``chat.queue_watch``), not from a group message per console."""
+    from chat import queue_watch
+
+    bram_console = await console_connect("bram")  # Utrecht, not on duty
+    carla_console = await console_connect("carla")  # Eemland
+    first = await bram_console.expect("queue")
+    assert first["branch"]["waiting"] == 0 and first["national"]["on_duty"] == 0
+    assert len(queue_watch._watch().desks) == 2
+
+    anna_console = await console_connect("anna")
+    await on_duty(anna_console)
+    # A colleague went on duty: both consoles hear it, each with its own branch.
+    seen = await bram_console.expect("queue", wait=5.0)
+    while seen["national"]["on_duty"] != 1:
+        seen = await bram_console.expect("queue", wait=5.0)
+    assert seen["branch"]["on_duty"] == 1
+    other = await carla_console.expect("queue", wait=5.0)
+    while other["national"]["on_duty"] != 1:
+        other = await carla_console.expect("queue", wait=5.0)
+    assert other["branch"]["on_duty"] == 0  # Eemland's own count
+
+    # Unchanged counts are not sent again.
+    await queue_watch._watch().refresh_desks()
+    assert await bram_console.nothing(0.3)
+
+    await bram_console.close()
+    await carla_console.close()
+    await anna_console.close()
+    assert not queue_watch._watch().desks
