@@ -101,16 +101,7 @@ class ConsoleConsumer(ChatConsumerBase):
                 origin=self.relay_id,
                 rate=self.rate,
             )
-            await self.send_json(
-                {
-                    "type": "ack",
-                    "contact_id": cid,
-                    "id": fields["id"],
-                    "seq": appended.seq,
-                    "duplicate": appended.duplicate,
-                }
-            )
-            await self.deliver(cid, appended.entry)
+            await self.posted(cid, fields["id"], appended)
         elif kind in ("typing", "seen"):
             value = fields["active"] if kind == "typing" else fields["upto"]
             await services.signal_relay(

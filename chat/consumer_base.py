@@ -35,7 +35,7 @@ from chat.protocol import (
 )
 from chat.relay import relay
 from chat.services import ChatRefused, RateLimited
-from chat.store import RateWindow
+from chat.store import Appended, RateWindow
 from chat.sweeper import ensure_sweeper_started
 
 #: Frames and layer events that need no ``aclose_old_connections`` thread hop: a relayed
@@ -199,6 +199,16 @@ class ChatConsumerBase(AsyncWebsocketConsumer):
 
     def entry_frame(self, contact_id: str, entry: dict[str, Any]) -> dict[str, Any]:
         return entry
+
+    async def posted(self, contact_id: str, client_id: str, appended: Appended) -> None:
+        """Answer the sender of a message: the stored entry itself (it carries the
+        client's ``id`` and its ``seq``) is the acknowledgement, one frame; a retried id
+        is answered ``ack`` with ``duplicate: true`` and its original ``seq``. Either
+        way the entry reaches this socket once (a gap fill may have sent it already)."""
+        if appended.duplicate:
+            ack = {"type": "ack", "id": client_id, "seq": appended.seq, "duplicate": True}
+            await self.send_json(self.entry_frame(contact_id, ack))
+        await self.deliver(contact_id, appended.entry)
 
     async def deliver(self, contact_id: str, entry: dict[str, Any]) -> None:
         """Forward an entry exactly once and in order; a gap is filled from the store."""

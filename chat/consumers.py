@@ -72,15 +72,7 @@ class CallerConsumer(ChatConsumerBase):
                 origin=self.relay_id,
                 rate=self.rate,
             )
-            await self.send_json(
-                {
-                    "type": "ack",
-                    "id": fields["id"],
-                    "seq": appended.seq,
-                    "duplicate": appended.duplicate,
-                }
-            )
-            await self.deliver(cid, appended.entry)
+            await self.posted(cid, fields["id"], appended)
         elif kind in ("typing", "seen"):
             value = fields["active"] if kind == "typing" else fields["upto"]
             await services.signal_relay(contact_id=cid, sender=CALLER, kind=kind, value=value)

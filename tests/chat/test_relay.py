@@ -43,7 +43,7 @@ async def test_entries_arrive_once_and_in_order_across_a_lost_subscriber(
     assert await _kill_relay_connections() >= 1
     for n in range(1, 4):
         await console.send(type="message", contact_id=cid, id=f"v{n}", text=f"na {n}")
-        await console.expect("ack", id=f"v{n}")
+        await console.expect("message", id=f"v{n}")
 
     seen = [(await caller.expect("message", wait=8.0))["seq"] for _ in range(3)]
     assert seen == [3, 4, 5]
@@ -113,7 +113,7 @@ async def test_followers_catch_up_from_the_store_after_a_reconnect(
     await asyncio.sleep(0.2)
     for n in (1, 2):
         await console.send(type="message", contact_id=cid, id=f"m{n}", text=f"weg {n}")
-        await console.expect("ack", id=f"m{n}")
+        await console.expect("message", id=f"m{n}")
     assert await caller.nothing(0.5), await caller.next()
     assert await relay.subscriber.subscribe(channel.encode(), 2.0)
     await relay._catch_up()  # what the subscriber calls after reconnecting

@@ -24,7 +24,7 @@ async def test_resume_replays_exactly_what_was_missed(chat_env: Any, anna: Any) 
 
     for n in range(3):
         await console.send(type="message", contact_id=cid, id=f"v{n}", text=f"terug {n}")
-        await console.expect("ack", id=f"v{n}")
+        await console.expect("message", id=f"v{n}")
 
     again = await caller_connect()
     await again.send(type="resume", token=token, last_seq=2)
@@ -51,7 +51,7 @@ async def test_console_resync_replays_per_conversation(chat_env: Any, anna: Any)
     caller, _token, cid = await conversation(console)
     await console.close()
     await caller.send(type="message", id="c1", text="ben je er nog?")
-    await caller.expect("ack")
+    await caller.expect("message", id="c1")
     back = await console_connect("anna", sync=False)
     await back.send(type="sync", last_seq={cid: 1})
     state = await back.expect("state")

@@ -70,6 +70,8 @@
     }, 300);
   }
   function entry(e) {
+    // Our own message coming back is its acknowledgement: it is stored, with this seq.
+    if (e.type === "message" && e.from === "caller") { unqueue(e.id); }
     if (e.seq <= lastSeq()) { return; }
     store.setItem(KEY.seq, String(e.seq));
     if (e.type === "message") {
@@ -88,6 +90,8 @@
       finish(T["ended_" + e.by] || T.ended);
     }
   }
+  function unqueue(id) { saveOutbox(outbox().filter(function (m) { return m.id !== id; })); }
+  function sent(id) { unqueue(id); bubble(id, "caller", "", "sent"); }
   function finish(reason) {
     leaving = true;
     [KEY.token, KEY.seq, KEY.outbox, KEY.alias].forEach(function (k) { store.removeItem(k); });
@@ -134,9 +138,8 @@
         $("queue-estimate").textContent = f.estimate_s === null ? T.no_estimate
           : (f.estimate_s < 60 ? T.estimate_soon : fmt(T.estimate, { m: Math.round(f.estimate_s / 60) }));
         break;
-      case "ack":
-        saveOutbox(outbox().filter(function (m) { return m.id !== f.id; }));
-        bubble(f.id, "caller", "", "sent");
+      case "ack": // a retried message the server already had
+        sent(f.id);
         break;
       case "receipt":
         Array.prototype.forEach.call(document.querySelectorAll(".msg-caller"), function (li) {
@@ -149,7 +152,7 @@
       case "error":
         if (f.code === "bad_token") { finish(T.expired); break; }
         if (f.ref) {
-          saveOutbox(outbox().filter(function (m) { return m.id !== f.ref; }));
+          unqueue(f.ref);
           bubble(f.ref, "caller", "", "not_sent");
         }
         if (f.code === "unknown_municipality") { $("start-error").textContent = T.unknown_municipality; show("start"); break; }
