@@ -100,3 +100,88 @@ def test_application_outliving_its_connection_is_cancelled(loop: Any, caplog: An
     loop.run_until_complete(asyncio.sleep(0))
     _check(server)
     assert protocol not in server.connections
+
+
+class FakeReactor:
+    """Records what Twisted asks of the reactor (no loop runs)."""
+
+    def __init__(self) -> None:
+        self.writers: list[Any] = []
+
+    def addWriter(self, writer: Any) -> None:  # noqa: N802 - Twisted's name
+        if writer not in self.writers:
+            self.writers.append(writer)
+
+    def removeWriter(self, writer: Any) -> None:  # noqa: N802
+        if writer in self.writers:
+            self.writers.remove(writer)
+
+    def addReader(self, reader: Any) -> None:  # noqa: N802
+        pass
+
+    def removeReader(self, reader: Any) -> None:  # noqa: N802
+        pass
+
+
+def _connection() -> tuple[Any, Any, FakeReactor]:
+    import socket
+
+    from twisted.internet import tcp
+    from twisted.internet.protocol import Protocol
+
+    ours, peer = socket.socketpair()
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    reactor = FakeReactor()
+    connection = tcp.Connection(ours, Protocol(), reactor=reactor)  # type: ignore[arg-type]
+    connection.connected = 1
+    peer.settimeout(2.0)
+    return connection, peer, reactor
+
+
+def _drain(peer: Any, size: int) -> bytes:
+    got = b""
+    while len(got) < size:
+        got += peer.recv(size - len(got))
+    return got
+
+
+def test_a_write_with_nothing_queued_goes_out_at_once() -> None:
+    connection, peer, reactor = _connection()
+    try:
+        connection.write(b"frame one")
+        assert peer.recv(100) == b"frame one"
+        assert reactor.writers == []  # no round through the reactor
+    finally:
+        connection.socket.close()
+        peer.close()
+
+
+def test_what_the_socket_refuses_is_queued_and_order_is_kept() -> None:
+    connection, peer, reactor = _connection()
+    try:
+        big = bytes(range(256)) * 4096  # 1 MiB: more than the socket takes at once
+        connection.write(big)
+        assert reactor.writers == [connection]  # the rest waits for the reactor
+        connection.write(b"behind")  # queued behind, never sent ahead of the rest
+        received = b""
+        while len(received) < len(big) + 6:
+            if reactor.writers:
+                connection.doWrite()
+            received += peer.recv(1 << 16)
+        assert received == big + b"behind"
+    finally:
+        connection.socket.close()
+        peer.close()
+
+
+def test_a_write_after_lose_connection_takes_twisteds_way() -> None:
+    connection, peer, reactor = _connection()
+    try:
+        connection.disconnecting = 1
+        connection.write(b"late")
+        assert reactor.writers == [connection]
+        connection.doWrite()
+        assert _drain(peer, 4) == b"late"
+    finally:
+        connection.socket.close()
+        peer.close()
