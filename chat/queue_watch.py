@@ -149,21 +149,19 @@ def _watch() -> _QueueWatch:
     return watch
 
 
+def _register(table: dict[Any, str], member: Any, value: str | None) -> None:
+    if value is None:
+        table.pop(member, None)
+        return
+    table[member] = value
+    _watch().start()
+
+
 def watch_queue(caller: Any, contact_id: str | None) -> None:
     """Register (``contact_id`` set) or forget (None) a waiting caller's consumer."""
-    watch = _watch()
-    if contact_id is None:
-        watch.callers.pop(caller, None)
-        return
-    watch.callers[caller] = contact_id
-    watch.start()
+    _register(_watch().callers, caller, contact_id)
 
 
 def watch_desk(console: Any, branch: str | None) -> None:
     """Register (``branch`` set) or forget (None) a console for queue counts."""
-    watch = _watch()
-    if branch is None:
-        watch.desks.pop(console, None)
-        return
-    watch.desks[console] = branch
-    watch.start()
+    _register(_watch().desks, console, branch)

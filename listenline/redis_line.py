@@ -169,13 +169,13 @@ class Script:
         self.sha = hashlib.sha1(self.source, usedforsecurity=False).hexdigest().encode()
 
 
-class RedisLine:
-    """One pipelined connection; ``call`` and ``run`` may be awaited by many at once."""
+class _Link:
+    """One connection, opened on first use and again after a loss."""
 
-    def __init__(self, url: str, *, client_name: str | None = None) -> None:
+    def __init__(self, url: str, client_name: str | None = None) -> None:
         self.connector = _Connector(url, client_name)
         self.protocol: _Protocol | None = None
-        self.connecting: asyncio.Lock = asyncio.Lock()
+        self.connecting = asyncio.Lock()
 
     async def _protocol(self) -> _Protocol:
         protocol = self.protocol
@@ -183,8 +183,19 @@ class RedisLine:
             return protocol
         async with self.connecting:
             if self.protocol is None or self.protocol.transport is None:
-                self.protocol = await self.connector.open()
+                self.protocol = await self._open(first=self.protocol is None)
             return self.protocol
+
+    async def _open(self, *, first: bool) -> _Protocol:
+        return await self.connector.open()
+
+    def close(self) -> None:
+        if self.protocol is not None and self.protocol.transport is not None:
+            self.protocol.transport.close()
+
+
+class RedisLine(_Link):
+    """One pipelined connection; ``call`` and ``run`` may be awaited by many at once."""
 
     async def call(self, *args: Any) -> Any:
         """One command; a connection lost on the way is retried once on a new one."""
@@ -204,12 +215,11 @@ class RedisLine:
         return await self.call(b"EVALSHA", script.sha, len(keys), *keys, *args)
 
     def close(self) -> None:
-        if self.protocol is not None and self.protocol.transport is not None:
-            self.protocol.transport.close()
+        super().close()
         self.protocol = None
 
 
-class RedisSubscriber:
+class RedisSubscriber(_Link):
     """One connection in subscriber mode that subscribes again after a loss."""
 
     def __init__(
@@ -220,13 +230,11 @@ class RedisSubscriber:
         on_reconnect: Callable[[], Awaitable[None]] | None = None,
         client_name: str | None = None,
     ) -> None:
-        self.connector = _Connector(url, client_name)
+        super().__init__(url, client_name)
         self.on_message = on_message
         self.on_reconnect = on_reconnect
         self.channels: set[bytes] = set()
         self.confirm: dict[bytes, list[asyncio.Future[None]]] = {}
-        self.protocol: _Protocol | None = None
-        self.connecting = asyncio.Lock()
         self.keeper: asyncio.Task[None] | None = None
         self.resubscribed: asyncio.Future[None] | None = None
         self.closed = False
@@ -240,26 +248,19 @@ class RedisSubscriber:
                 if not waiter.done():
                     waiter.set_result(None)
 
-    async def _connected(self) -> _Protocol:
-        protocol = self.protocol
-        if protocol is not None and protocol.transport is not None:
-            return protocol
-        async with self.connecting:
-            if self.protocol is None or self.protocol.transport is None:
-                first = self.protocol is None
-                protocol = await self.connector.open(self._push)
-                self.protocol = protocol
-                if self.channels and protocol.transport is not None:
-                    # Confirmed in order: the last confirmation confirms them all.
-                    channels = list(self.channels)
-                    self.resubscribed = asyncio.get_running_loop().create_future()
-                    self.confirm.setdefault(channels[-1], []).append(self.resubscribed)
-                    protocol.transport.write(_pack((b"SUBSCRIBE", *channels)))
-                if first:
-                    self.keeper = asyncio.get_running_loop().create_task(
-                        self._keep(), name="redis-subscriber"
-                    )
-            return self.protocol
+    async def _open(self, *, first: bool) -> _Protocol:
+        protocol = await self.connector.open(self._push)
+        if self.channels and protocol.transport is not None:
+            # Confirmed in order: the last confirmation confirms them all.
+            channels = list(self.channels)
+            self.resubscribed = asyncio.get_running_loop().create_future()
+            self.confirm.setdefault(channels[-1], []).append(self.resubscribed)
+            protocol.transport.write(_pack((b"SUBSCRIBE", *channels)))
+        if first:
+            self.keeper = asyncio.get_running_loop().create_task(
+                self._keep(), name="redis-subscriber"
+            )
+        return protocol
 
     async def _keep(self) -> None:
         """Wait for the connection to be lost, then connect and subscribe again."""
@@ -273,7 +274,7 @@ class RedisSubscriber:
             while not self.closed:
                 await asyncio.sleep(RECONNECT_DELAY_S)
                 try:
-                    await self._connected()
+                    await self._protocol()
                     break
                 except OSError:
                     continue
@@ -289,7 +290,7 @@ class RedisSubscriber:
 
     async def subscribe(self, channel: bytes, wait_s: float) -> bool:
         """Subscribe; True once Redis has confirmed within ``wait_s``."""
-        protocol = await self._connected()
+        protocol = await self._protocol()
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.confirm.setdefault(channel, []).append(waiter)
         self.channels.add(channel)
@@ -309,7 +310,6 @@ class RedisSubscriber:
 
     def close(self) -> None:
         self.closed = True
-        if self.protocol is not None and self.protocol.transport is not None:
-            self.protocol.transport.close()
+        super().close()
         if self.keeper is not None:
             self.keeper.cancel()
