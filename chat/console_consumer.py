@@ -29,6 +29,7 @@ class ConsoleConsumer(ChatConsumerBase):
         self.desk: desks.Desk | None = None
         self.queue_pending = False
         self.queue_sent: dict[str, Any] | None = None
+        self.queue_read_at = 0.0
         await self.accept()
         user = self.scope.get("user")
         if not getattr(user, "is_authenticated", False):
@@ -155,10 +156,15 @@ class ConsoleConsumer(ChatConsumerBase):
         assert self.desk is not None
         self.queue_pending = False
         self.queue_sent = None
-        await self.queue_counts_changed(await desks.queue_counts(desk=self.desk))
+        read_at = asyncio.get_running_loop().time()
+        await self.queue_counts_changed(await desks.queue_counts(desk=self.desk), read_at)
 
-    async def queue_counts_changed(self, counts: dict[str, Any]) -> None:
-        """From the process's queue watch (or ``_queue_now``): send only a change."""
+    async def queue_counts_changed(self, counts: dict[str, Any], read_at: float) -> None:
+        """From the process's queue watch (or ``_queue_now``): send only a change, and
+        never counts read before the ones already sent."""
+        if read_at < self.queue_read_at:
+            return
+        self.queue_read_at = read_at
         if counts != self.queue_sent:
             self.queue_sent = counts
             await self.send_json({"type": "queue", **counts})

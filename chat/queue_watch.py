@@ -40,7 +40,7 @@ class Watcher(Protocol):
 
 
 class DeskWatcher(Protocol):
-    async def queue_counts_changed(self, counts: dict[str, Any]) -> None: ...
+    async def queue_counts_changed(self, counts: dict[str, Any], read_at: float) -> None: ...
 
 
 class _QueueWatch:
@@ -102,6 +102,7 @@ class _QueueWatch:
         sends only a change."""
         if not self.desks:
             return
+        read_at = asyncio.get_running_loop().time()
         national = await engine.branch_snapshot(branch=None)
         frames: dict[str, dict[str, Any] | None] = {}
         for branch in set(self.desks.values()):
@@ -117,7 +118,7 @@ class _QueueWatch:
             if frame is None or self.desks.get(desk) != branch:
                 continue
             try:
-                await desk.queue_counts_changed(frame)
+                await desk.queue_counts_changed(frame, read_at)
             except Exception:
                 logger.exception("queue counts refresh failed")
 

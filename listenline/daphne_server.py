@@ -45,13 +45,16 @@ def write_through(connection: Any, data: bytes) -> None:
     call when the connection's queue is empty (as asyncio's own transports do) cut the
     server's CPU per relayed chat message by about a sixth (``benchmarks/chat_relay.py``).
     Whatever the socket does not take, and every write behind queued data or after
-    ``loseConnection``, goes Twisted's way, so order and back-pressure are unchanged;
+    ``loseConnection`` or ``abortConnection`` or on a connection that started TLS, goes
+    Twisted's way, so order, back-pressure and encryption are unchanged;
     a socket error is left for Twisted's write path to find and report."""
     if (
         data
         and connection.connected
         and not connection.disconnecting
         and not connection._writeDisconnected
+        and not connection.TLS
+        and not getattr(connection, "_aborting", False)
         and not connection._tempDataBuffer
         and len(connection.dataBuffer) == connection.offset
     ):

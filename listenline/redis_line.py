@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import hashlib
 import logging
+import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 RECONNECT_DELAY_S = 0.5
 RESUBSCRIBE_WAIT_S = 5.0
+CONNECT_TIMEOUT_S = 5.0
 _PUSH_KINDS = frozenset({b"message", b"subscribe", b"unsubscribe"})
 
 
@@ -113,9 +114,10 @@ class _Protocol(asyncio.Protocol):
     def send(self, args: tuple[Any, ...]) -> asyncio.Future[Any]:
         if self.transport is None or self.transport.is_closing():
             raise ConnectionError("redis connection lost")
+        payload = _pack(args)  # first: a refused argument must not leave a waiter behind
         waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.waiting.append(waiter)
-        self.transport.write(_pack(args))
+        self.transport.write(payload)
         return waiter
 
 
@@ -127,6 +129,11 @@ class _Connector:
         self.client_name = client_name
 
     async def open(self, on_push: Callable[[list[Any]], None] | None = None) -> _Protocol:
+        """Connect and greet within ``CONNECT_TIMEOUT_S`` (a Redis that does not answer
+        fails the callers instead of holding them for the system's connect timeout)."""
+        return await asyncio.wait_for(self._open(on_push), CONNECT_TIMEOUT_S)
+
+    async def _open(self, on_push: Callable[[list[Any]], None] | None) -> _Protocol:
         loop = asyncio.get_running_loop()
         params = self.params
 
@@ -140,9 +147,12 @@ class _Connector:
             connection_class = params.get("connection_class")
             if connection_class is not None and "SSL" in connection_class.__name__:
                 tls = ssl.create_default_context()
-            _, protocol = await loop.create_connection(
+            transport, protocol = await loop.create_connection(
                 factory, params.get("host", "localhost"), params.get("port", 6379), ssl=tls
             )
+            sock = transport.get_extra_info("socket")
+            if sock is not None:  # a peer that silently vanished is noticed
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         greeting = []
         if params.get("password"):
             credentials = (params.get("username") or "default", params["password"])
@@ -244,29 +254,38 @@ class RedisSubscriber(_Link):
         if kind == b"message":
             self.on_message(reply[1], reply[2])
         elif kind == b"subscribe":
-            for waiter in self.confirm.pop(reply[1], ()):
+            # One confirmation per SUBSCRIBE, in order: it answers the oldest waiter.
+            waiters = self.confirm.get(reply[1])
+            while waiters:
+                waiter = waiters.pop(0)
                 if not waiter.done():
                     waiter.set_result(None)
+                    break
+            if not waiters:
+                self.confirm.pop(reply[1], None)
 
     async def _open(self, *, first: bool) -> _Protocol:
         protocol = await self.connector.open(self._push)
+        self.resubscribed = None
         if self.channels and protocol.transport is not None:
             # Confirmed in order: the last confirmation confirms them all.
             channels = list(self.channels)
             self.resubscribed = asyncio.get_running_loop().create_future()
             self.confirm.setdefault(channels[-1], []).append(self.resubscribed)
             protocol.transport.write(_pack((b"SUBSCRIBE", *channels)))
-        if first:
+        if self.keeper is None or self.keeper.done():
             self.keeper = asyncio.get_running_loop().create_task(
                 self._keep(), name="redis-subscriber"
             )
         return protocol
 
     async def _keep(self) -> None:
-        """Wait for the connection to be lost, then connect and subscribe again."""
+        """Wait for the connection to be lost, then connect and subscribe again; only
+        once Redis has confirmed the subscriptions, call ``on_reconnect``."""
         while not self.closed:
             protocol = self.protocol
-            assert protocol is not None
+            if protocol is None:
+                return
             await protocol.lost
             if self.closed:
                 return
@@ -274,14 +293,21 @@ class RedisSubscriber(_Link):
             while not self.closed:
                 await asyncio.sleep(RECONNECT_DELAY_S)
                 try:
-                    await self._protocol()
-                    break
-                except OSError:
+                    protocol = await self._protocol()
+                except Exception as failed:  # refused, timed out, an error reply
+                    logger.warning("redis subscriber: reconnect failed (%s)", type(failed).__name__)
                     continue
-            resubscribed = self.resubscribed
-            if resubscribed is not None:
-                with contextlib.suppress(TimeoutError):
+                resubscribed = self.resubscribed
+                if resubscribed is None:
+                    break
+                try:
                     await asyncio.wait_for(asyncio.shield(resubscribed), RESUBSCRIBE_WAIT_S)
+                    break
+                except TimeoutError:
+                    logger.warning("redis subscriber: subscriptions not confirmed; reconnecting")
+                    if protocol.transport is not None:
+                        protocol.transport.close()
+                    await protocol.lost
             if self.on_reconnect is not None and not self.closed:
                 try:
                     await self.on_reconnect()
@@ -301,6 +327,12 @@ class RedisSubscriber(_Link):
             return True
         except TimeoutError:
             return False
+        finally:
+            waiters = self.confirm.get(channel)
+            if waiters is not None and waiter in waiters:
+                waiters.remove(waiter)
+                if not waiters:
+                    del self.confirm[channel]
 
     def unsubscribe(self, channel: bytes) -> None:
         self.channels.discard(channel)

@@ -185,3 +185,24 @@ def test_a_write_after_lose_connection_takes_twisteds_way() -> None:
     finally:
         connection.socket.close()
         peer.close()
+
+
+def test_a_connection_that_started_tls_or_is_aborting_takes_twisteds_way(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from listenline import daphne_server
+
+    handed: list[bytes] = []
+    monkeypatch.setattr(daphne_server, "_buffered_write", lambda _c, data: handed.append(data))
+    for flag in ("TLS", "_aborting"):
+        connection, peer, _reactor = _connection()
+        try:
+            setattr(connection, flag, True)
+            daphne_server.write_through(connection, b"not in the clear")
+            assert handed.pop() == b"not in the clear", flag
+            peer.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                peer.recv(100)  # nothing went out directly
+        finally:
+            connection.socket.close()
+            peer.close()

@@ -149,3 +149,53 @@ async def test_subscriber_receives_and_subscribes_again_after_a_loss(names: str)
     finally:
         subscriber.close()
         line.close()
+
+
+async def test_a_refused_argument_leaves_the_line_in_step(names: str) -> None:
+    """An argument the packer refuses must not leave a waiter that would take the next
+    caller's reply."""
+    line = RedisLine(URL, client_name=names)
+    try:
+        await line.call(b"SET", f"{names}:a", "a")
+        with pytest.raises(TypeError):
+            await line.call(b"SET", f"{names}:b", None)
+        assert await line.call(b"GET", f"{names}:a") == b"a"
+    finally:
+        line.close()
+
+
+async def test_subscriber_keeps_trying_after_a_refused_reconnect(
+    names: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error reply while reconnecting (too many clients, a changed password) is
+    retried; the reconnect callback comes once subscribed again."""
+    reconnected = asyncio.Event()
+
+    async def on_reconnect() -> None:
+        reconnected.set()
+
+    subscriber = RedisSubscriber(
+        URL, on_message=lambda c, d: None, on_reconnect=on_reconnect, client_name=f"{names}:s"
+    )
+    channel = f"{names}:r:2".encode()
+    try:
+        assert await subscriber.subscribe(channel, 2.0)
+        real_open = subscriber.connector.open
+        refusals = [RedisReplyError("ERR max number of clients reached")]
+
+        async def flaky_open(*args: object) -> object:
+            if refusals:
+                raise refusals.pop()
+            return await real_open(*args)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(subscriber.connector, "open", flaky_open)
+        assert await _kill(f"{names}:s") == 1
+        await asyncio.wait_for(reconnected.wait(), 8.0)
+        assert not refusals
+        line = RedisLine(URL, client_name=names)
+        try:
+            assert await line.call(b"PUBLISH", channel, b"x") == 1
+        finally:
+            line.close()
+    finally:
+        subscriber.close()
