@@ -23,14 +23,14 @@ confirmed, every follower catches up from the store (``relay_missed``).
 
 Routing's events about one contact (queued, assigned, re-queued) reach the caller's
 socket the same way (``forward_contact_event``, a routing hook), so the caller's socket
-needs no channel-layer channel at all; the console's routing events (offers, presence,
-queue changes for a volunteer, a branch, the country) still travel on the channel layer.
+needs no channel-layer channel at all; the console's routing events about its own
+volunteer (offers, presence, assignments) still travel on the channel layer, and branch
+and national queue counts come from the process's queue watch (``chat.queue_watch``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import json
 import logging
 import weakref
@@ -116,8 +116,7 @@ class RedisRelay(Relay):
             on_reconnect=self._catch_up,
             client_name=CLIENT_NAME,
         )
-        self.inbox: collections.deque[tuple[bytes, bytes]] = collections.deque()
-        self.wakeup: asyncio.Future[None] | None = None
+        self.inbox: asyncio.Queue[tuple[bytes, bytes]] = asyncio.Queue()
         self.reader: asyncio.Task[None] | None = None
 
     async def publish(self, contact_id: str, event: dict[str, Any]) -> None:
@@ -135,20 +134,12 @@ class RedisRelay(Relay):
         self.subscriber.unsubscribe((self.channel_prefix + contact_id).encode())
 
     def _received(self, channel: bytes, data: bytes) -> None:
-        self.inbox.append((channel, data))
-        wakeup = self.wakeup
-        if wakeup is not None and not wakeup.done():
-            wakeup.set_result(None)
+        self.inbox.put_nowait((channel, data))
 
     async def _read(self) -> None:
         skip = len(self.channel_prefix)
-        inbox = self.inbox
-        loop = asyncio.get_running_loop()
         while True:
-            while not inbox:
-                self.wakeup = loop.create_future()
-                await self.wakeup
-            channel, data = inbox.popleft()
+            channel, data = await self.inbox.get()
             try:
                 event = json.loads(data)
                 event["contact_id"] = channel[skip:].decode()

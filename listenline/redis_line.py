@@ -193,10 +193,10 @@ class _Link:
             return protocol
         async with self.connecting:
             if self.protocol is None or self.protocol.transport is None:
-                self.protocol = await self._open(first=self.protocol is None)
+                self.protocol = await self._open()
             return self.protocol
 
-    async def _open(self, *, first: bool) -> _Protocol:
+    async def _open(self) -> _Protocol:
         return await self.connector.open()
 
     def close(self) -> None:
@@ -264,7 +264,7 @@ class RedisSubscriber(_Link):
             if not waiters:
                 self.confirm.pop(reply[1], None)
 
-    async def _open(self, *, first: bool) -> _Protocol:
+    async def _open(self) -> _Protocol:
         protocol = await self.connector.open(self._push)
         self.resubscribed = None
         if self.channels and protocol.transport is not None:

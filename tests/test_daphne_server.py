@@ -4,7 +4,9 @@ and still does what Daphne's own does (reap, report, cancel a straggler)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -123,7 +125,10 @@ class FakeReactor:
         pass
 
 
-def _connection() -> tuple[Any, Any, FakeReactor]:
+@contextlib.contextmanager
+def _connection() -> Iterator[tuple[Any, Any, FakeReactor]]:
+    """A Twisted TCP connection on one end of a socket pair, the other end, and the
+    reactor it reports to; both sockets closed afterwards."""
     import socket
 
     from twisted.internet import tcp
@@ -135,7 +140,11 @@ def _connection() -> tuple[Any, Any, FakeReactor]:
     connection = tcp.Connection(ours, Protocol(), reactor=reactor)  # type: ignore[arg-type]
     connection.connected = 1
     peer.settimeout(2.0)
-    return connection, peer, reactor
+    try:
+        yield connection, peer, reactor
+    finally:
+        ours.close()
+        peer.close()
 
 
 def _drain(peer: Any, size: int) -> bytes:
@@ -146,19 +155,14 @@ def _drain(peer: Any, size: int) -> bytes:
 
 
 def test_a_write_with_nothing_queued_goes_out_at_once() -> None:
-    connection, peer, reactor = _connection()
-    try:
+    with _connection() as (connection, peer, reactor):
         connection.write(b"frame one")
         assert peer.recv(100) == b"frame one"
         assert reactor.writers == []  # no round through the reactor
-    finally:
-        connection.socket.close()
-        peer.close()
 
 
 def test_what_the_socket_refuses_is_queued_and_order_is_kept() -> None:
-    connection, peer, reactor = _connection()
-    try:
+    with _connection() as (connection, peer, reactor):
         big = bytes(range(256)) * 4096  # 1 MiB: more than the socket takes at once
         connection.write(big)
         assert reactor.writers == [connection]  # the rest waits for the reactor
@@ -169,22 +173,15 @@ def test_what_the_socket_refuses_is_queued_and_order_is_kept() -> None:
                 connection.doWrite()
             received += peer.recv(1 << 16)
         assert received == big + b"behind"
-    finally:
-        connection.socket.close()
-        peer.close()
 
 
 def test_a_write_after_lose_connection_takes_twisteds_way() -> None:
-    connection, peer, reactor = _connection()
-    try:
+    with _connection() as (connection, peer, reactor):
         connection.disconnecting = 1
         connection.write(b"late")
         assert reactor.writers == [connection]
         connection.doWrite()
         assert _drain(peer, 4) == b"late"
-    finally:
-        connection.socket.close()
-        peer.close()
 
 
 def test_a_connection_that_started_tls_or_is_aborting_takes_twisteds_way(
@@ -195,14 +192,10 @@ def test_a_connection_that_started_tls_or_is_aborting_takes_twisteds_way(
     handed: list[bytes] = []
     monkeypatch.setattr(daphne_server, "_buffered_write", lambda _c, data: handed.append(data))
     for flag in ("TLS", "_aborting"):
-        connection, peer, _reactor = _connection()
-        try:
+        with _connection() as (connection, peer, _reactor):
             setattr(connection, flag, True)
             daphne_server.write_through(connection, b"not in the clear")
             assert handed.pop() == b"not in the clear", flag
             peer.setblocking(False)
             with pytest.raises(BlockingIOError):
                 peer.recv(100)  # nothing went out directly
-        finally:
-            connection.socket.close()
-            peer.close()
